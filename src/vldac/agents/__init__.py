@@ -1,0 +1,33 @@
+"""Language interfaces: prompts from frames and text, safe parsing of answers into actions.
+
+Depends on the Python standard library only.
+"""
+
+from vldac.agents.base import FrameHistory, LanguageInterface, build_messages
+from vldac.agents.numberline import NumberLineInterface
+from vldac.agents.parsing import ParsedAnswer, format_answer, parse_answer
+
+INTERFACES: dict[str, type[LanguageInterface]] = {
+    "vldac/NumberLine-v0": NumberLineInterface,
+}
+
+
+def interface_for(env_id: str) -> LanguageInterface:
+    """A new language interface for the gymnasium environment ``env_id``."""
+    if env_id not in INTERFACES:
+        known = ", ".join(sorted(INTERFACES))
+        raise ValueError(f"no language interface for environment {env_id!r}; known ids: {known}.")
+    return INTERFACES[env_id]()
+
+
+__all__ = [
+    "INTERFACES",
+    "FrameHistory",
+    "LanguageInterface",
+    "NumberLineInterface",
+    "ParsedAnswer",
+    "build_messages",
+    "format_answer",
+    "interface_for",
+    "parse_answer",
+]

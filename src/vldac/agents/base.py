@@ -1,0 +1,78 @@
+"""What every world's language interface provides, the chat structure and the frame history.
+
+Messages follow the Hugging Face multimodal chat format with structured image
+placeholders (``{"type": "image"}``); the model's processor expands them, never this module.
+"""
+
+from abc import ABC, abstractmethod
+from collections import deque
+
+from vldac.agents.parsing import ParsedAnswer, format_answer, parse_answer
+
+
+class LanguageInterface(ABC):
+    """The prompt text, answer format and parser of one world.
+
+    ``action_names[i]`` is the answer text of Discrete action ``i``.
+    """
+
+    action_names: list[str]
+
+    @abstractmethod
+    def instruction(self) -> str:
+        """The task text shown at every step (state-dependent numbers appear only in frames)."""
+
+    @abstractmethod
+    def thoughts(self, info: dict) -> str:
+        """The expert's reasoning for the state described by an env's ``info``."""
+
+    def parse(self, text: str) -> ParsedAnswer:
+        """Parse a model's answer into an action index of this world."""
+        return parse_answer(text, self.action_names)
+
+    def demonstration(self, info: dict, action: int) -> str:
+        """The canonical answer an expert writes when taking ``action`` in this state."""
+        return format_answer(self.thoughts(info), self.action_names[action])
+
+
+def build_messages(instruction: str, num_frames: int) -> list[dict]:
+    """One user turn: ``num_frames`` image placeholders (oldest first), then the instruction."""
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be 0 or more, got {num_frames}.")
+    content = [{"type": "image"} for _ in range(num_frames)]
+    content.append({"type": "text", "text": instruction})
+    return [{"role": "user", "content": content}]
+
+
+class FrameHistory:
+    """The last ``length`` frames of each environment's current episode.
+
+    Frames are opaque (e.g. HxWx3 uint8 arrays). At the start of an episode fewer than
+    ``length`` frames are held; the history is never padded with repeats.
+    """
+
+    def __init__(self, length: int):
+        if length < 1:
+            raise ValueError(f"the frame history length must be at least 1, got {length}.")
+        self.length = length
+        self._frames: dict[int, deque] = {}
+
+    def reset(self, env_index: int, frame) -> None:
+        """Start a new episode of environment ``env_index`` with its first frame."""
+        self._frames[env_index] = deque([frame], maxlen=self.length)
+
+    def push(self, env_index: int, frame) -> None:
+        """Append the newest frame of environment ``env_index``'s episode."""
+        self._episode(env_index).append(frame)
+
+    def frames(self, env_index: int) -> list:
+        """The held frames of environment ``env_index``, oldest first."""
+        return list(self._episode(env_index))
+
+    def _episode(self, env_index: int) -> deque:
+        if env_index not in self._frames:
+            raise KeyError(
+                f"environment {env_index} has no episode in the frame history: "
+                f"call reset({env_index}, frame) first."
+            )
+        return self._frames[env_index]

@@ -1,0 +1,180 @@
+"""Safe parsing of a model's answer into a Discrete action.
+
+The expected answer is a JSON object ``{"thoughts": "...", "action": "<name>"}``.
+Language models wrap it in code fences, add prose around it, use single quotes or
+leave trailing commas, so the parser finds brace-balanced candidates with a small
+string-aware scanner, rewrites each JSON-like candidate into strict JSON and decodes
+it with ``json``. Model text is never evaluated as code.
+"""
+
+import json
+from dataclasses import dataclass
+
+MAX_ANSWER_CHARS = 20_000
+"""Longer answers are rejected outright, so every scan is short."""
+
+MAX_CANDIDATES = 16
+"""At most this many brace-balanced spans (the latest-starting ones) are decoded."""
+
+_QUOTES = "\"'"
+_STRIP_FROM_ACTION = " \t\r\n\"'`"
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """The outcome of parsing one answer: ``action`` is None exactly when ``error`` is set."""
+
+    action: int | None
+    thoughts: str | None
+    error: str | None
+
+
+def format_answer(thoughts: str, action_name: str) -> str:
+    """Canonical answer text, e.g. ``{"thoughts": "target 3, current 1", "action": "+"}``."""
+    return json.dumps({"thoughts": thoughts, "action": action_name}, ensure_ascii=False)
+
+
+def parse_answer(text: str, action_names: list[str]) -> ParsedAnswer:
+    """Parse ``text`` into an index of ``action_names``, or explain why it is invalid.
+
+    Uses the last JSON-like object that has an "action" key. The action must be a
+    string naming one of ``action_names`` (surrounding whitespace and quotes ignored,
+    case-insensitive), or an integer whose decimal form is one of them.
+    """
+    if not text.strip():
+        return _invalid("the answer is empty")
+    if len(text) > MAX_ANSWER_CHARS:
+        return _invalid(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
+    answer = _last_object_with_action(text)
+    if answer is None:
+        return _invalid('no JSON object with an "action" field was found in the answer')
+    thoughts = answer.get("thoughts")
+    thoughts = thoughts if isinstance(thoughts, str) else None
+    value = answer["action"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        name = str(value)
+    elif isinstance(value, str):
+        name = value.strip(_STRIP_FROM_ACTION)
+    else:
+        return _invalid(
+            f'the "action" field must be a string, got {type(value).__name__} {json.dumps(value)}',
+            thoughts,
+        )
+    index = _action_index(name, action_names)
+    if index is None:
+        allowed = ", ".join(json.dumps(n) for n in action_names)
+        return _invalid(
+            f"the action {json.dumps(value)} is not one of the allowed actions {allowed}",
+            thoughts,
+        )
+    return ParsedAnswer(action=index, thoughts=thoughts, error=None)
+
+
+def _invalid(error: str, thoughts: str | None = None) -> ParsedAnswer:
+    return ParsedAnswer(action=None, thoughts=thoughts, error=error)
+
+
+def _action_index(name: str, action_names: list[str]) -> int | None:
+    """Exact match first, then a case-insensitive one."""
+    if name in action_names:
+        return action_names.index(name)
+    folded = [n.casefold() for n in action_names]
+    if name.casefold() in folded:
+        return folded.index(name.casefold())
+    return None
+
+
+def _last_object_with_action(text: str) -> dict | None:
+    """Decode candidates from the latest-starting one backwards; return the first with "action"."""
+    spans = sorted(_brace_spans(text), reverse=True)[:MAX_CANDIDATES]
+    for start, end in spans:
+        try:
+            value = json.loads(_to_strict_json(text[start:end]), strict=False)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict) and "action" in value:
+            return value
+    return None
+
+
+def _brace_spans(text: str) -> list[tuple[int, int]]:
+    """All balanced ``{...}`` spans as (start, end) pairs, in one linear pass.
+
+    Quotes open strings only inside braces (an apostrophe in surrounding prose is not a
+    string), and braces inside strings do not count.
+    """
+    spans, open_at = [], []
+    quote, escaped = None, False
+    for i, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char == "{":
+            open_at.append(i)
+        elif char == "}" and open_at:
+            spans.append((open_at.pop(), i + 1))
+        elif char in _QUOTES and open_at:
+            quote = char
+    return spans
+
+
+def _to_strict_json(candidate: str) -> str:
+    """Rewrite every string as a double-quoted JSON string and drop trailing commas."""
+    out = []
+    i, n = 0, len(candidate)
+    while i < n:
+        char = candidate[i]
+        if char in _QUOTES:
+            end = _string_end(candidate, i)
+            if end is None:
+                out.append(candidate[i:])
+                break
+            out.append(_double_quoted(candidate[i + 1 : end]))
+            i = end + 1
+        elif char == ",":
+            j = i + 1
+            while j < n and candidate[j].isspace():
+                j += 1
+            if j == n or candidate[j] not in "}]":
+                out.append(char)
+            i = j
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _string_end(text: str, start: int) -> int | None:
+    """Index of the quote closing the string opened at ``start``; None if it never closes."""
+    quote, i = text[start], start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == quote:
+            return i
+        else:
+            i += 1
+    return None
+
+
+def _double_quoted(body: str) -> str:
+    """A JSON string literal for the body of a single- or double-quoted string."""
+    out = ['"']
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and body[i + 1 : i + 2] == "'":
+            out.append("'")
+            i += 2
+        elif char == "\\":
+            out.append(body[i : i + 2])
+            i += 2
+        else:
+            out.append('\\"' if char == '"' else char)
+            i += 1
+    out.append('"')
+    return "".join(out)

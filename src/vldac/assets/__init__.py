@@ -1,0 +1,1 @@
+"""Models shipped inside the package (``model.path: builtin:<name>``)."""

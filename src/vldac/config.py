@@ -1,0 +1,273 @@
+"""Typed run configuration: dataclasses, YAML recipes and dotted command-line overrides.
+
+A recipe is a YAML file whose keys mirror the dataclasses below; anything left out keeps its
+default. ``key.sub=value`` overrides are applied on top (values are read as YAML, so
+``optim.lr=1e-4`` is a float and ``lora.target_modules=[q_proj,v_proj]`` a list). An unknown
+key or a value of the wrong type raises ``ConfigError`` with one sentence naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not fit the configuration schema."""
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters (peft) on the language model; dropout 0 keeps update and rollout log-probs equal."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+
+
+@dataclass
+class ModelSettings:
+    """Which VLM to load: a local Hugging Face folder, or ``builtin:<name>`` for a shipped model."""
+
+    path: str = "builtin:tiny-numberline"
+    dtype: str = "float32"
+    finetune: str = "lora"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    value_head_hidden: list[int] = field(default_factory=lambda: [3072, 2048])
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class EnvSettings:
+    """The world, how many copies run in lockstep, and the agent-side observation history."""
+
+    id: str = "vldac/NumberLine-v0"
+    num_envs: int = 32
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    history: int = 1
+    invalid_penalty: float = -1.0
+
+
+@dataclass
+class GenerationSettings:
+    """Sampling during rollouts: exactly softmax(logits / temperature), nothing else."""
+
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+
+
+@dataclass
+class AlgorithmSettings:
+    """VL-DAC (paper defaults, algorithm.md)."""
+
+    name: str = "vldac"
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.1
+    kl_coef: float = 0.05
+    value_coef: float = 0.15
+    ppo_epochs: int = 2
+    minibatch_size: int = 16
+    value_warmup_updates: int = 2
+    normalize_advantages: bool = True
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class OptimSettings:
+    """AdamW with one cosine decay from lr to final_lr; the value head has its own learning rate."""
+
+    lr: float = 5e-5
+    final_lr: float = 1e-7
+    value_lr: float = 1e-4
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainSettings:
+    """Budget and bookkeeping of a run."""
+
+    total_env_steps: int = 50_000
+    rollout_steps: int = 8
+    checkpoint_every: int = 10
+    threads: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """Everything a ``vldac train`` run needs; saved resolved into every run folder."""
+
+    name: str = "numberline-tiny"
+    seed: int = 0
+    output_dir: str = "runs"
+    model: ModelSettings = field(default_factory=ModelSettings)
+    env: EnvSettings = field(default_factory=EnvSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    algorithm: AlgorithmSettings = field(default_factory=AlgorithmSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+@dataclass
+class MistakeSettings:
+    """State-dependent mistakes in demonstrations: in the listed states the demonstrated action is
+    replaced by ``wrong_action`` with probability ``probability`` (so the argmax is wrong there when
+    probability > 0.5, while sampling still tries the right action)."""
+
+    states: list[list[int]] = field(default_factory=list)
+    probability: float = 0.0
+
+
+@dataclass
+class SFTConfig:
+    """A supervised warm start from expert demonstrations (``vldac sft``)."""
+
+    name: str = "sft-numberline-tiny"
+    seed: int = 0
+    output: str = "runs/sft-numberline-tiny"
+    base: str = "new:tiny"
+    env: EnvSettings = field(default_factory=EnvSettings)
+    demonstrations: int = 20_000
+    mistakes: MistakeSettings = field(default_factory=MistakeSettings)
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    final_lr: float = 1e-5
+    threads: int = 0
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``, converting where YAML is looser (int -> float)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as error:
+                errors.append(error)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"Config key '{key}' must be a mapping of settings, not {value!r}.")
+        return _build(tp, value, key + ".")
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"Config key '{key}' must be a list, not {value!r}.")
+        return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"Config key '{key}' must be a mapping, not {value!r}.")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"Config key '{key}' must be of type {_type_name(tp)}, not {value!r}.")
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for name in values:
+        if name not in known:
+            raise ConfigError(
+                f"Unknown config key '{prefix}{name}'; known keys here are: {', '.join(sorted(known))}."
+            )
+    instance = cls()
+    for name, value in values.items():
+        setattr(instance, name, _coerce(value, hints[name], prefix + name))
+    return instance
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"Config key '{dotted}' goes inside '{part}', which is not a section.")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> nested dict, values read as YAML scalars/lists."""
+    tree: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"Override '{item}' is not of the form dotted.key=value.")
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:
+    """The YAML mapping of a recipe file, or of the packaged recipe ``default_recipe`` when path is None.
+
+    A bare name such as ``numberline_tiny`` also finds the packaged recipe of that name.
+    """
+    if path is None:
+        text = resources.files("vldac.configs").joinpath(f"{default_recipe}.yaml").read_text()
+        source = f"packaged recipe {default_recipe}"
+    else:
+        file = Path(path)
+        packaged = resources.files("vldac.configs").joinpath(f"{path}.yaml")
+        if not file.exists() and packaged.is_file():
+            text, source = packaged.read_text(), f"packaged recipe {path}"
+        elif not file.exists():
+            raise ConfigError(f"Recipe file '{path}' does not exist; give a YAML path or a packaged recipe name.")
+        else:
+            text, source = file.read_text(), str(file)
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Recipe {source} is not valid YAML: {error}.") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"Recipe {source} must be a mapping of settings at the top level.")
+    return tree
+
+
+def load_config(cls: type, recipe: dict[str, Any], overrides: list[str] = ()) -> Any:
+    """Build the dataclass ``cls`` from a recipe mapping plus dotted overrides."""
+    return _build(cls, _merge(recipe, parse_overrides(list(overrides))))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Any, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

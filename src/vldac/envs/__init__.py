@@ -1,0 +1,10 @@
+"""Pure simulators: gymnasium envs with Discrete actions and RGB frames (no torch).
+
+Importing this package registers the `vldac/...` ids with gymnasium.
+"""
+
+from vldac.envs.registry import list_worlds, register_world, register_worlds
+
+register_worlds()
+
+__all__ = ["list_worlds", "register_world", "register_worlds"]

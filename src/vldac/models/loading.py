@@ -1,0 +1,141 @@
+"""Load any Hugging Face VLM as a vldac policy: full model or LoRA, plus the value head.
+
+Everything goes through AutoModelForImageTextToText and the model's own processor and chat
+template, so Qwen2-VL, Qwen2.5-VL and other families load the same way. Paths are local
+folders (no hub downloads at run time); ``builtin:<name>`` names a model shipped in vldac.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForImageTextToText
+
+from vldac.config import ModelSettings
+from vldac.models.policy import VLMPolicy
+from vldac.models.processor import load_processor
+from vldac.models.value_head import ValueHead
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+VALUE_HEAD_FILE = "value_head.safetensors"
+VALUE_HEAD_CONFIG = "value_head.json"
+
+
+class ModelLoadError(RuntimeError):
+    """A model path, checkpoint or setting that cannot be loaded."""
+
+
+def resolve_model_path(path: str) -> Path:
+    """A local model folder; ``builtin:<name>`` is a model shipped inside the vldac package."""
+    if path.startswith("builtin:"):
+        name = path.removeprefix("builtin:")
+        folder = Path(str(resources.files("vldac.assets").joinpath(name)))
+        if not (folder / "config.json").is_file():
+            known = sorted(p.name for p in Path(str(resources.files("vldac.assets"))).iterdir() if (p / "config.json").is_file())
+            raise ModelLoadError(f"No built-in model named '{name}'; built-in models are: {', '.join(known) or 'none'}.")
+        return folder
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ModelLoadError(
+            f"Model path '{path}' does not exist; download the model to a local folder and set model.path to it."
+        )
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        raise ModelLoadError(
+            f"Model path '{path}' has no config.json or adapter_config.json; point model.path at a Hugging Face model folder."
+        )
+    return folder
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ModelLoadError(f"model.dtype '{name}' is not supported; use one of {', '.join(DTYPES)}.")
+    return DTYPES[name]
+
+
+def load_base_model(folder: Path, dtype: torch.dtype):
+    try:
+        return AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype)
+    except ValueError as error:
+        raise ModelLoadError(
+            f"The model at {folder} is not a vision-language model transformers can load "
+            f"with AutoModelForImageTextToText ({error}); use an image-text-to-text checkpoint."
+        ) from None
+
+
+def hidden_size(model) -> int:
+    return model.config.get_text_config().hidden_size
+
+
+def build_policy(settings: ModelSettings, device: torch.device | str = "cpu") -> VLMPolicy:
+    """A trainable policy from settings: the base model, LoRA adapters (or full fine-tuning),
+    a fresh value head, and the frozen reference (adapters disabled, or a frozen copy)."""
+    folder = resolve_model_path(settings.path)
+    processor = load_processor(folder)
+    model = load_base_model(folder, _dtype(settings.dtype)).to(device)
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    reference = None
+    if settings.finetune == "lora":
+        lora = LoraConfig(
+            r=settings.lora.r,
+            lora_alpha=settings.lora.alpha,
+            lora_dropout=settings.lora.dropout,
+            target_modules=_language_model_targets(model, settings.lora.target_modules),
+        )
+        model = get_peft_model(model, lora)
+    elif settings.finetune == "full":
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    else:
+        raise ModelLoadError(f"model.finetune '{settings.finetune}' is not supported; use 'lora' or 'full'.")
+    value_head = ValueHead(hidden_size(model), settings.value_head_hidden).to(device)
+    return VLMPolicy(model, processor, value_head, reference_model=reference)
+
+
+def _language_model_targets(model, names: list[str]) -> list[str]:
+    """Full module paths of the named projections inside the language model (not the vision tower)."""
+    targets = [
+        module_name
+        for module_name, module in model.named_modules()
+        if module_name.rsplit(".", 1)[-1] in names and isinstance(module, torch.nn.Linear) and "visual" not in module_name
+    ]
+    if not targets:
+        raise ModelLoadError(f"None of lora.target_modules {names} were found in the model's language layers.")
+    return targets
+
+
+def save_policy(policy: VLMPolicy, folder: Path) -> None:
+    """Hugging Face layout: the adapter (or full model) with save_pretrained, the processor,
+    and the value head as safetensors beside them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    policy.model.save_pretrained(folder)
+    policy.processor.save_pretrained(folder)
+    save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()}, folder / VALUE_HEAD_FILE)
+    sizes = [m.out_features for m in policy.value_head.mlp if isinstance(m, torch.nn.Linear)][:-1]
+    (folder / VALUE_HEAD_CONFIG).write_text(json.dumps({"input_size": hidden_size(policy.model), "hidden_sizes": sizes}))
+
+
+def load_policy(path: str, dtype: str = "float32", device: torch.device | str = "cpu") -> VLMPolicy:
+    """A saved policy for evaluation: a full model folder or a LoRA adapter folder (its base
+    model is read from adapter_config.json), with its value head when one was saved."""
+    folder = resolve_model_path(path)
+    if (folder / "adapter_config.json").is_file():
+        base_path = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+        base_folder = resolve_model_path(base_path)
+        model = PeftModel.from_pretrained(load_base_model(base_folder, _dtype(dtype)), folder)
+        processor_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
+    else:
+        model = load_base_model(folder, _dtype(dtype))
+        processor_folder = folder
+    model.to(device).eval()
+    value_head = ValueHead(hidden_size(model), [])
+    if (folder / VALUE_HEAD_FILE).is_file():
+        value_config = json.loads((folder / VALUE_HEAD_CONFIG).read_text())
+        value_head = ValueHead(value_config["input_size"], value_config["hidden_sizes"])
+        value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
+    return VLMPolicy(model, load_processor(processor_folder), value_head.to(device))

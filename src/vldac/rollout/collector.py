@@ -1,0 +1,198 @@
+"""Rollouts: N environments stepped in lockstep, one batched generation call per step for all N.
+
+The environments are a plain list rather than a gymnasium vector env for two reasons: an
+invalid answer must consume a step of its episode without acting in the world (the world has
+no "do nothing" action), and every new episode gets its own seed from the caller's seed source
+(training seeds and evaluation seeds never overlap). Each finished episode is reset at once
+(same-step reset), so no transition ever needs masking; the final observation of a
+truncated episode is kept for its bootstrap value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from vldac.agents import FrameHistory, LanguageInterface
+from vldac.models.policy import VLMPolicy
+from vldac.rollout.buffer import RolloutBuffer, StepRecord
+
+
+class WorldCrashed(RuntimeError):
+    """An environment raised while stepping or resetting."""
+
+
+def episode_step_limit(env: gym.Env) -> int:
+    """The time limit of an env's episodes (vldac worlds expose ``max_steps``)."""
+    limit = getattr(env.unwrapped, "max_steps", None) or (env.spec.max_episode_steps if env.spec else None)
+    if not limit:
+        raise ValueError(f"Environment {env.spec.id if env.spec else env} has no step limit; give it max_steps.")
+    return int(limit)
+
+
+@dataclass
+class EpisodeStats:
+    """Results of finished episodes: one entry per episode, in the order they ended."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    successes: list[bool] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+    def add(self, episode_return: float, length: int, success: bool, seed: int) -> None:
+        self.returns.append(episode_return)
+        self.lengths.append(length)
+        self.successes.append(success)
+        self.seeds.append(seed)
+
+
+class LockstepEnvs:
+    """N copies of one world with agent-side frame histories, episode counters and seeds.
+
+    ``step(answers)`` takes one answer text per environment; an answer that does not parse
+    costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        interface: LanguageInterface,
+        history: int,
+        invalid_penalty: float,
+        next_seed: Callable[[], int],
+        env_kwargs: dict | None = None,
+    ):
+        self.env_id = env_id
+        self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
+        self.interface = interface
+        self.history = FrameHistory(history)
+        self.invalid_penalty = invalid_penalty
+        self.next_seed = next_seed
+        self.limits = [episode_step_limit(env) for env in self.envs]
+        self.seeds = [0] * num_envs
+        self.episode_returns = [0.0] * num_envs
+        self.episode_lengths = [0] * num_envs
+        for index in range(num_envs):
+            self._reset(index)
+
+    @property
+    def num_envs(self) -> int:
+        return len(self.envs)
+
+    def _reset(self, index: int) -> None:
+        seed = self.next_seed()
+        try:
+            frame, _ = self.envs[index].reset(seed=seed)
+        except Exception as error:
+            raise WorldCrashed(
+                f"World {self.env_id} crashed on reset(seed={seed}): {error!r}; "
+                "check the env kwargs in the config or report the seed."
+            ) from error
+        self.seeds[index] = seed
+        self.episode_returns[index] = 0.0
+        self.episode_lengths[index] = 0
+        self.history.reset(index, frame)
+
+    def frame_histories(self) -> list[list[np.ndarray]]:
+        return [self.history.frames(index) for index in range(self.num_envs)]
+
+    def step(self, answers: list[str], stats: EpisodeStats) -> list[dict]:
+        """Act on one answer per env; finished episodes are recorded in ``stats`` and reset.
+
+        Returns one dict per env: reward, terminated, truncated, invalid, and ``final_frames``
+        (the frame history of a truncated episode's final observation, else None).
+        """
+        results = []
+        for index, (env, text) in enumerate(zip(self.envs, answers, strict=True)):
+            parsed = self.interface.parse(text)
+            invalid = parsed.action is None
+            if invalid:
+                reward, terminated, truncated, success = self.invalid_penalty, False, False, False
+            else:
+                try:
+                    frame, reward, terminated, truncated, info = env.step(parsed.action)
+                except Exception as error:
+                    raise WorldCrashed(
+                        f"World {self.env_id} crashed on step (episode seed {self.seeds[index]}, "
+                        f"action {parsed.action}): {error!r}; report the seed."
+                    ) from error
+                success = bool(info["success"])
+                self.history.push(index, frame)
+            self.episode_returns[index] += float(reward)
+            self.episode_lengths[index] += 1
+            if not terminated and self.episode_lengths[index] >= self.limits[index]:
+                truncated = True
+            if invalid and not terminated:
+                self.history.push(index, self.history.frames(index)[-1])
+            final_frames = self.history.frames(index) if truncated and not terminated else None
+            results.append(
+                dict(reward=float(reward), terminated=bool(terminated), truncated=bool(truncated) and not terminated,
+                     invalid=invalid, final_frames=final_frames)
+            )
+            if terminated or truncated:
+                stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index])
+                self._reset(index)
+        return results
+
+    def restart_all(self) -> None:
+        """Begin fresh episodes in every env (after resuming a run, unfinished episodes restart)."""
+        for index in range(self.num_envs):
+            self._reset(index)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+@dataclass
+class RolloutSettings:
+    temperature: float
+    max_new_tokens: int
+
+
+def collect_rollout(
+    envs: LockstepEnvs, policy: VLMPolicy, settings: RolloutSettings, num_steps: int
+) -> tuple[RolloutBuffer, EpisodeStats, dict[str, float]]:
+    """Step all envs ``num_steps`` times with sampled answers; returns the buffer, the finished
+    episodes and timing figures (generation seconds, generated tokens)."""
+    instruction = envs.interface.instruction()
+    buffer = RolloutBuffer(num_steps, envs.num_envs)
+    stats = EpisodeStats()
+    generated_tokens, generation_seconds = 0, 0.0
+    for t in range(num_steps):
+        histories = envs.frame_histories()
+        started = time.perf_counter()
+        samples = policy.sample(policy.prompts(histories, instruction), settings.temperature, settings.max_new_tokens)
+        generation_seconds += time.perf_counter() - started
+        generated_tokens += int(samples.token_mask.sum())
+        texts = [text if not cut else "" for text, cut in zip(samples.texts, samples.cut_off.tolist())]
+        results = envs.step(texts, stats)
+        for index, result in enumerate(results):
+            buffer.add(
+                t,
+                index,
+                StepRecord(
+                    frames=histories[index],
+                    token_ids=samples.token_ids[index][samples.token_mask[index]].cpu(),
+                    logprobs=samples.token_logprobs[index][samples.token_mask[index]].cpu(),
+                    value=float(samples.values[index]),
+                    reward=result["reward"],
+                    terminated=result["terminated"],
+                    truncated=result["truncated"],
+                    invalid=result["invalid"],
+                    final_frames=result["final_frames"],
+                ),
+            )
+    buffer.last_frames = envs.frame_histories()
+    bootstrap_frames = buffer.bootstrap_requests()
+    if bootstrap_frames:
+        values = policy.prompt_values(policy.prompts([frames for _, frames in bootstrap_frames], instruction))
+        buffer.set_bootstrap_values([key for key, _ in bootstrap_frames], values.tolist())
+    timing = {"generation_seconds": generation_seconds, "generated_tokens": float(generated_tokens)}
+    return buffer, stats, timing
