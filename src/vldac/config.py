@@ -100,6 +100,8 @@ class TrainSettings:
     total_env_steps: int = 50_000
     rollout_steps: int = 8
     checkpoint_every: int = 10
+    eval_every: int = 0
+    eval_episodes: int = 64
     threads: int = 0
 
 

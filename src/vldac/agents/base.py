@@ -26,6 +26,10 @@ class LanguageInterface(ABC):
     def thoughts(self, info: dict) -> str:
         """The expert's reasoning for the state described by an env's ``info``."""
 
+    def state_key(self, info: dict) -> list[int]:
+        """The part of the state that demonstration mistakes are keyed on (see ``vldac sft``)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no state key for demonstration mistakes.")
+
     def parse(self, text: str) -> ParsedAnswer:
         """Parse a model's answer into an action index of this world."""
         return parse_answer(text, self.action_names)

@@ -19,3 +19,7 @@ class NumberLineInterface(LanguageInterface):
     def thoughts(self, info: dict) -> str:
         """For example ``target 3, current 1``."""
         return f"target {info['target']}, current {info['current']}"
+
+    def state_key(self, info: dict) -> list[int]:
+        """``[current, target]``."""
+        return [info["current"], info["target"]]

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
 import gymnasium
 
 _DESCRIPTIONS: dict[str, str] = {}
+_EXPERTS: dict[str, str] = {}
 
 
-def register_world(env_id: str, entry_point: str, description: str, **kwargs) -> None:
+def register_world(env_id: str, entry_point: str, description: str, expert: str | None = None, **kwargs) -> None:
     """Register one world with gymnasium (once; repeated calls are no-ops) and record its
-    one-line description for `list_worlds`. No TimeLimit wrapper is added: each world
+    one-line description for `list_worlds` and its scripted expert ("module:function" taking
+    a step's info and returning an action). No TimeLimit wrapper is added: each world
     truncates itself, so `truncated` comes from the env and `env.unwrapped` is vldac's class."""
     if env_id not in gymnasium.registry:
         gymnasium.register(id=env_id, entry_point=entry_point, kwargs=kwargs)
     _DESCRIPTIONS[env_id] = description
+    if expert is not None:
+        _EXPERTS[env_id] = expert
+
+
+def expert_for(env_id: str) -> Callable[[dict[str, Any]], int]:
+    """The scripted expert of a world: info -> action index."""
+    if env_id not in _EXPERTS:
+        known = ", ".join(sorted(_EXPERTS)) or "none"
+        raise ValueError(f"World {env_id!r} has no scripted expert; worlds with one: {known}.")
+    module, function = _EXPERTS[env_id].split(":")
+    return getattr(import_module(module), function)
 
 
 def register_worlds() -> None:
@@ -22,6 +39,7 @@ def register_worlds() -> None:
         "vldac/NumberLine-v0",
         "vldac.envs.cards.numberline:NumberLineEnv",
         'Move the current number (0..5) to the target with "-" and "+"; both are read from the frame.',
+        expert="vldac.envs.cards.numberline:expert_action",
     )
 
 

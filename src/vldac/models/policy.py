@@ -18,6 +18,13 @@ from vldac.agents.base import build_messages
 from vldac.models.value_head import ValueHead
 
 
+VISION_PLACEHOLDERS = (
+    "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>",
+    "<image>", "<start_of_image>", "<end_of_image>", "<image_soft_token>", "<fake_token_around_image>",
+)
+"""Tokens that mark images in a prompt: an answer containing one would break the next forward."""
+
+
 @dataclass
 class Samples:
     """What one batched generation produced.
@@ -35,8 +42,11 @@ class Samples:
     texts: list[str]
 
 
-def sampling_config(temperature: float, max_new_tokens: int, eos_id: int, pad_id: int, greedy: bool) -> GenerationConfig:
-    """A generation configuration that samples exactly from softmax(logits / temperature).
+def sampling_config(
+    temperature: float, max_new_tokens: int, eos_id: int, pad_id: int, greedy: bool, blocked_ids: list[int]
+) -> GenerationConfig:
+    """A generation configuration that samples exactly from softmax(logits / temperature) over
+    the vocabulary minus ``blocked_ids`` (vision placeholders, which an answer must never hold).
 
     Every knob that would add a logits processor is set to its neutral value explicitly, so
     nothing from a model's own generation_config.json (Qwen2-VL-Instruct ships top_k=1,
@@ -55,12 +65,11 @@ def sampling_config(temperature: float, max_new_tokens: int, eos_id: int, pad_id
         encoder_repetition_penalty=1.0,
         no_repeat_ngram_size=0,
         bad_words_ids=None,
-        suppress_tokens=None,
+        suppress_tokens=blocked_ids or None,
         begin_suppress_tokens=None,
         forced_bos_token_id=None,
         forced_eos_token_id=None,
         sequence_bias=None,
-        min_length=0,
         min_new_tokens=0,
         max_new_tokens=max_new_tokens,
         num_beams=1,
@@ -94,9 +103,17 @@ def first_end_mask(token_ids: torch.Tensor, end_id: int) -> tuple[torch.Tensor, 
     return ends_before == 0, ~is_end.any(dim=1)
 
 
-def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log softmax(logits / T) at token_ids, in float32. logits [B, L, V], token_ids [B, L] -> [B, L]."""
-    logprobs = torch.log_softmax(logits.float() / temperature, dim=-1)
+def token_logprobs(
+    logits: torch.Tensor, token_ids: torch.Tensor, temperature: float, blocked_ids: list[int]
+) -> torch.Tensor:
+    """log softmax(logits / T) at token_ids over the vocabulary minus blocked_ids, in float32.
+
+    logits [B, L, V], token_ids [B, L] -> [B, L].
+    """
+    logits = logits.float() / temperature
+    if blocked_ids:
+        logits[..., blocked_ids] = -torch.inf
+    logprobs = torch.log_softmax(logits, dim=-1)
     return logprobs.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
 
 
@@ -117,6 +134,8 @@ class VLMPolicy:
         tokenizer = processor.tokenizer
         self.end_id = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.end_id
+        vocabulary = tokenizer.get_vocab()
+        self.blocked_ids = sorted(vocabulary[token] for token in VISION_PLACEHOLDERS if token in vocabulary)
 
     @property
     def device(self) -> torch.device:
@@ -137,14 +156,14 @@ class VLMPolicy:
     def sample(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
         """One batched generation call in eval mode; log-probs of exactly the sampling distribution."""
         self.model.eval()
-        config = sampling_config(temperature, max_new_tokens, self.end_id, self.pad_id, greedy)
+        config = sampling_config(temperature, max_new_tokens, self.end_id, self.pad_id, greedy, self.blocked_ids)
         with neutral_model_generation_config(self.model):
             output = self.model.generate(**prompts, generation_config=config)
         prompt_length = prompts["input_ids"].shape[1]
         token_ids = output.sequences[:, prompt_length:]
         token_mask, cut_off = first_end_mask(token_ids, self.end_id)
         logits = torch.stack(output.logits, dim=1)
-        logprobs = token_logprobs(logits, token_ids, 1.0 if greedy else temperature) * token_mask
+        logprobs = token_logprobs(logits, token_ids, 1.0 if greedy else temperature, self.blocked_ids) * token_mask
         prompt_state = output.hidden_states[0][-1][:, -1]
         values = self.value_head(prompt_state)
         texts = self.processor.tokenizer.batch_decode(
@@ -170,7 +189,7 @@ class VLMPolicy:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Re-score sampled answers with gradients: (token_logprobs [B, L] float32, values [B] float32)."""
         logits, prompt_state = self._forward(self.model, prompts, token_ids, token_mask)
-        return token_logprobs(logits, token_ids, temperature), self.value_head(prompt_state)
+        return token_logprobs(logits, token_ids, temperature, self.blocked_ids), self.value_head(prompt_state)
 
     @torch.no_grad()
     def reference_logprobs(
@@ -183,7 +202,7 @@ class VLMPolicy:
             model, context = self.model, self.model.disable_adapter()
         with context:
             logits, _ = self._forward(model, prompts, token_ids, token_mask)
-        return token_logprobs(logits, token_ids, temperature)
+        return token_logprobs(logits, token_ids, temperature, self.blocked_ids)
 
     @torch.no_grad()
     def prompt_values(self, prompts: BatchFeature) -> torch.Tensor:

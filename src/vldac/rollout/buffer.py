@@ -88,15 +88,17 @@ class RolloutBuffer:
         return [record for row in self.records for record in row]
 
 
-def pad_answers(records: list[StepRecord], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-pad answers: (token_ids [B, L] long, token_mask [B, L] bool, logprobs [B, L] float32)."""
-    length = max(len(r.token_ids) for r in records)
-    token_ids = torch.full((len(records), length), pad_id, dtype=torch.long)
-    token_mask = torch.zeros((len(records), length), dtype=torch.bool)
-    logprobs = torch.zeros((len(records), length), dtype=torch.float32)
-    for row, record in enumerate(records):
-        n = len(record.token_ids)
-        token_ids[row, :n] = record.token_ids
-        token_mask[row, :n] = True
-        logprobs[row, :n] = record.logprobs
-    return token_ids, token_mask, logprobs
+def pad_answers(
+    answers: list[torch.Tensor], logprobs: list[torch.Tensor] | None, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-pad answers [L_b] each: (token_ids [B, L] long, token_mask [B, L] bool, logprobs [B, L] float32)."""
+    length = max(len(tokens) for tokens in answers)
+    token_ids = torch.full((len(answers), length), pad_id, dtype=torch.long)
+    token_mask = torch.zeros((len(answers), length), dtype=torch.bool)
+    padded_logprobs = torch.zeros((len(answers), length), dtype=torch.float32)
+    for row, tokens in enumerate(answers):
+        token_ids[row, : len(tokens)] = tokens
+        token_mask[row, : len(tokens)] = True
+        if logprobs is not None:
+            padded_logprobs[row, : len(tokens)] = logprobs[row]
+    return token_ids, token_mask, padded_logprobs

@@ -55,7 +55,8 @@ class LockstepEnvs:
     """N copies of one world with agent-side frame histories, episode counters and seeds.
 
     ``step(answers)`` takes one answer text per environment; an answer that does not parse
-    costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted.
+    costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted. When
+    ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops.
     """
 
     def __init__(
@@ -73,7 +74,9 @@ class LockstepEnvs:
         self.interface = interface
         self.history = FrameHistory(history)
         self.invalid_penalty = invalid_penalty
+        self.invalid_steps = 0
         self.next_seed = next_seed
+        self.active = [True] * num_envs
         self.limits = [episode_step_limit(env) for env in self.envs]
         self.seeds = [0] * num_envs
         self.episode_returns = [0.0] * num_envs
@@ -87,6 +90,9 @@ class LockstepEnvs:
 
     def _reset(self, index: int) -> None:
         seed = self.next_seed()
+        if seed is None:
+            self.active[index] = False
+            return
         try:
             frame, _ = self.envs[index].reset(seed=seed)
         except Exception as error:
@@ -100,18 +106,24 @@ class LockstepEnvs:
         self.history.reset(index, frame)
 
     def frame_histories(self) -> list[list[np.ndarray]]:
-        return [self.history.frames(index) for index in range(self.num_envs)]
+        """Each env's frames, oldest first (empty for a stopped env)."""
+        return [self.history.frames(i) if self.active[i] else [] for i in range(self.num_envs)]
 
-    def step(self, answers: list[str], stats: EpisodeStats) -> list[dict]:
-        """Act on one answer per env; finished episodes are recorded in ``stats`` and reset.
+    def step(self, answers: list[str | None], stats: EpisodeStats) -> list[dict | None]:
+        """Act on one answer per env (None for a stopped env); finished episodes are recorded
+        in ``stats`` and reset.
 
-        Returns one dict per env: reward, terminated, truncated, invalid, and ``final_frames``
+        Returns one dict per active env (None for a stopped one): reward, terminated, truncated, invalid, and ``final_frames``
         (the frame history of a truncated episode's final observation, else None).
         """
         results = []
         for index, (env, text) in enumerate(zip(self.envs, answers, strict=True)):
+            if not self.active[index]:
+                results.append(None)
+                continue
             parsed = self.interface.parse(text)
             invalid = parsed.action is None
+            self.invalid_steps += invalid
             if invalid:
                 reward, terminated, truncated, success = self.invalid_penalty, False, False, False
             else:

@@ -1,0 +1,128 @@
+"""The ``vldac`` command: train, eval, sft, envs. Entry points only; the work lives elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_TRAIN_RECIPE = "numberline_tiny"
+DEFAULT_SFT_RECIPE = "sft_numberline_tiny"
+
+
+def _train(args: argparse.Namespace) -> None:
+    from vldac.config import TrainConfig, load_config, read_recipe
+    from vldac.train.trainer import resume_config, train
+
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            raise UsageError("--resume continues a run with its saved config; give no recipe or overrides with it.")
+        run_dir = Path(args.resume)
+        run = train(resume_config(run_dir), resume=run_dir)
+    else:
+        config = load_config(TrainConfig, read_recipe(args.config, DEFAULT_TRAIN_RECIPE), args.overrides)
+        run = train(config)
+    summary = json.loads((run / "summary.json").read_text())
+    print(f"Run finished: {run}", file=sys.stderr)
+    print(f"  initial checkpoint: {summary['initial_checkpoint']}", file=sys.stderr)
+    print(f"  final checkpoint:   {summary['final_checkpoint']}", file=sys.stderr)
+
+
+def _sft(args: argparse.Namespace) -> None:
+    from vldac.config import SFTConfig, load_config, read_recipe
+    from vldac.train.sft import run_sft
+
+    config = load_config(SFTConfig, read_recipe(args.config, DEFAULT_SFT_RECIPE), args.overrides)
+    print(f"Warm start saved to {run_sft(config)}", file=sys.stderr)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from vldac.evaluate import EVAL_SEED_START, evaluate
+    from vldac.models.loading import load_policy
+
+    if args.seed < EVAL_SEED_START:
+        print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
+    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else _frame_size_of(args.model)
+    policy = load_policy(args.model, dtype=args.dtype)
+    result = evaluate(
+        policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
+        temperature=args.temperature, max_new_tokens=args.max_new_tokens, history=args.history,
+        env_kwargs=env_kwargs,
+    )
+    print(json.dumps(result, separators=(",", ":")))
+
+
+def _frame_size_of(model: str) -> dict:
+    """Env kwargs recorded with a model (the frame size it was trained on), if any."""
+    from vldac.models.loading import resolve_model_path
+
+    for name in ("env_kwargs.json", "../../config.yaml", "sft_config.yaml"):
+        path = resolve_model_path(model) / name
+        if path.is_file():
+            import yaml
+
+            tree = yaml.safe_load(path.read_text())
+            return dict(tree.get("env", {}).get("kwargs", {}) if "env" in tree else tree)
+    return {}
+
+
+def _envs(args: argparse.Namespace) -> None:
+    from vldac.envs import list_worlds
+
+    for env_id, description in list_worlds():
+        print(f"{env_id:28s} {description}")
+
+
+class UsageError(ValueError):
+    """A command line that does not make sense."""
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="vldac", description="Train VLM agents with VL-DAC in synthetic worlds.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train with RL (default: the tiny VLM on NumberLine)")
+    train.add_argument("config", nargs="?", help="YAML recipe path or packaged recipe name")
+    train.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    train.set_defaults(run=_train)
+
+    sft = commands.add_parser("sft", help="supervised warm start from expert demonstrations")
+    sft.add_argument("config", nargs="?", help="YAML recipe path or packaged recipe name")
+    sft.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    sft.set_defaults(run=_sft)
+
+    evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint; prints one JSON line")
+    evaluate.add_argument("model", help="checkpoint or model folder, or builtin:<name>")
+    evaluate.add_argument("--env", required=True, help="world id, e.g. vldac/NumberLine-v0")
+    evaluate.add_argument("--episodes", type=int, default=200)
+    evaluate.add_argument("--seed", type=int, default=1_000_000, help="episodes use seeds S..S+N-1")
+    evaluate.add_argument("--num-envs", type=int, default=32)
+    evaluate.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    evaluate.add_argument("--temperature", type=float, default=1.0)
+    evaluate.add_argument("--max-new-tokens", type=int, default=48)
+    evaluate.add_argument("--history", type=int, default=1, help="frames of history shown to the model")
+    evaluate.add_argument("--env-kwargs", help='JSON of env arguments, e.g. \'{"frame_size": 84}\'')
+    evaluate.add_argument("--dtype", default="float32")
+    evaluate.set_defaults(run=_eval)
+
+    envs = commands.add_parser("envs", help="list the worlds")
+    envs.set_defaults(run=_envs)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "config", None) and "=" in args.config:
+        args.overrides, args.config = [args.config, *args.overrides], None
+    from vldac.config import ConfigError
+    from vldac.models.loading import ModelLoadError
+    from vldac.rollout.collector import WorldCrashed
+
+    try:
+        args.run(args)
+    except (ConfigError, ModelLoadError, WorldCrashed, UsageError, FileNotFoundError, ValueError) as error:
+        print(f"vldac {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,77 @@
+"""Evaluation: episodes on seeds S..S+N-1, environments batched, greedy by default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from vldac.agents import interface_for
+from vldac.models.policy import VLMPolicy
+from vldac.rollout.collector import EpisodeStats, LockstepEnvs
+
+EVAL_SEED_START = 1_000_000
+"""Evaluation seeds start here; training draws episode seeds below it, so the two never overlap."""
+
+
+def evaluate(
+    policy: VLMPolicy,
+    env_id: str,
+    episodes: int,
+    seed: int = EVAL_SEED_START,
+    num_envs: int = 32,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    max_new_tokens: int = 48,
+    history: int = 1,
+    invalid_penalty: float = -1.0,
+    env_kwargs: dict | None = None,
+    progress: bool = True,
+) -> dict[str, float | int]:
+    """Play exactly ``episodes`` episodes, one per seed in seed..seed+episodes-1.
+
+    Returns success_rate, mean_return, mean_length, episodes, invalid_rate (invalid answers
+    over all steps), plus the standard error of the success rate.
+    """
+    seeds: Iterator[int] = iter(range(seed, seed + episodes))
+    interface = interface_for(env_id)
+    envs = LockstepEnvs(
+        env_id,
+        min(num_envs, episodes),
+        interface,
+        history,
+        invalid_penalty,
+        next_seed=lambda: next(seeds, None),
+        env_kwargs=env_kwargs,
+    )
+    stats = EpisodeStats()
+    instruction = interface.instruction()
+    steps = 0
+    with tqdm(total=episodes, desc=f"eval {env_id}", unit="ep", disable=not progress) as bar:
+        while any(envs.active):
+            active = [i for i, on in enumerate(envs.active) if on]
+            histories = envs.frame_histories()
+            samples = policy.sample(
+                policy.prompts([histories[i] for i in active], instruction), temperature, max_new_tokens, greedy=greedy
+            )
+            answers: list[str | None] = [None] * envs.num_envs
+            for row, index in enumerate(active):
+                answers[index] = "" if samples.cut_off[row] else samples.texts[row]
+            finished = len(stats.returns)
+            envs.step(answers, stats)
+            steps += len(active)
+            bar.update(len(stats.returns) - finished)
+    envs.close()
+    successes = np.array(stats.successes, dtype=float)
+    return {
+        "success_rate": float(successes.mean()),
+        "success_stderr": float(successes.std(ddof=1) / np.sqrt(len(successes))) if len(successes) > 1 else 0.0,
+        "mean_return": float(np.mean(stats.returns)),
+        "mean_length": float(np.mean(stats.lengths)),
+        "episodes": len(stats.returns),
+        "invalid_rate": envs.invalid_steps / max(steps, 1),
+        "env_id": env_id,
+        "seed": seed,
+        "greedy": greedy,
+    }

@@ -1,0 +1,143 @@
+"""Supervised warm start from scripted-expert demonstrations with state-dependent mistakes.
+
+Demonstrations follow the expert through seeded episodes (training seeds only). In the
+states listed under ``mistakes.states`` (keyed by the world's ``state_key``) the written
+action is replaced by a wrong one with probability ``mistakes.probability``: above 0.5 the
+trained model's greedy action is wrong there, while sampling still tries the right one, which
+is what reinforcement learning then has to fix. Uniform label noise would not do this (the
+argmax would stay right). The result is a full model saved in Hugging Face layout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import vldac.envs
+from vldac.agents import FrameHistory, LanguageInterface, interface_for
+from vldac.config import SFTConfig, save_config
+from vldac.models.loading import load_base_model, resolve_model_path
+from vldac.models.policy import VLMPolicy
+from vldac.models.processor import load_processor
+from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
+from vldac.models.value_head import ValueHead
+from vldac.rollout.buffer import pad_answers
+
+TRAINING_SEED_LIMIT = 1_000_000
+
+
+@dataclass
+class Demonstration:
+    frames: list[np.ndarray]
+    answer: str
+
+
+def wrong_action(expert: int, num_actions: int) -> int:
+    """The action written instead of the expert's in a mistaken state: the next one, cyclically."""
+    return (expert + 1) % num_actions
+
+
+def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> list[Demonstration]:
+    """``config.demonstrations`` (frames, answer) pairs along expert episodes on training seeds."""
+    rng = np.random.default_rng(config.seed)
+    env = gym.make(config.env.id, **config.env.kwargs)
+    expert = vldac.envs.expert_for(config.env.id)
+    mistaken = {tuple(state) for state in config.mistakes.states}
+    history = FrameHistory(config.env.history)
+    demonstrations: list[Demonstration] = []
+    while len(demonstrations) < config.demonstrations:
+        frame, info = env.reset(seed=int(rng.integers(TRAINING_SEED_LIMIT)))
+        history.reset(0, frame)
+        done = False
+        while not done and len(demonstrations) < config.demonstrations:
+            action = expert(info)
+            written = action
+            if tuple(interface.state_key(info)) in mistaken and rng.random() < config.mistakes.probability:
+                written = wrong_action(action, len(interface.action_names))
+            demonstrations.append(Demonstration(history.frames(0), interface.demonstration(info, written)))
+            frame, _, terminated, truncated, info = env.step(action)
+            history.push(0, frame)
+            done = terminated or truncated
+    env.close()
+    return demonstrations
+
+
+def tokenizer_corpus(interface: LanguageInterface, demonstrations: list[Demonstration]) -> list[str]:
+    """Texts the built-in model's tokenizer is trained on: the chat roles, instruction and answers."""
+    return ["user", "assistant", interface.instruction()] + [d.answer for d in demonstrations]
+
+
+def answer_tokens(policy: VLMPolicy, answers: list[str]) -> list[torch.Tensor]:
+    """Token ids of each answer followed by the end-of-turn token, as the model would write them."""
+    encoded = policy.processor.tokenizer(answers, add_special_tokens=False)["input_ids"]
+    return [torch.tensor(ids + [policy.end_id]) for ids in encoded]
+
+
+def run_sft(config: SFTConfig, progress: bool = True) -> Path:
+    """Build or load the base model, fit it to the demonstrations, save it to ``config.output``."""
+    torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    interface = interface_for(config.env.id)
+    demonstrations = collect_demonstrations(config, interface)
+    if config.base.startswith("new:"):
+        if config.base != "new:tiny":
+            raise ValueError(f"sft base '{config.base}' is unknown; use 'new:tiny' or a model path.")
+        frame_size = int(config.env.kwargs.get("frame_size", 84))
+        model, processor = build_tiny_vlm(
+            tokenizer_corpus(interface, demonstrations), TinyVLMSpec(frame_size=frame_size), seed=config.seed
+        )
+    else:
+        folder = resolve_model_path(config.base)
+        model, processor = load_base_model(folder, torch.float32), load_processor(folder)
+    policy = VLMPolicy(model, processor, ValueHead(model.config.get_text_config().hidden_size, []))
+    tokens = answer_tokens(policy, [d.answer for d in demonstrations])
+
+    instruction = interface.instruction()
+    steps_per_epoch = math.ceil(len(demonstrations) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.final_lr)
+    rng = np.random.default_rng(config.seed + 1)
+    model.train()
+    started = time.time()
+    losses = []
+    with tqdm(total=total_steps, desc="sft", unit="step", disable=not progress, file=sys.stderr) as bar:
+        for _ in range(config.epochs):
+            for batch in np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch):
+                prompts = policy.prompts([demonstrations[i].frames for i in batch], instruction)
+                token_ids, token_mask, _ = pad_answers([tokens[i] for i in batch], None, policy.pad_id)
+                logprobs, _ = policy.score(prompts, token_ids, token_mask, temperature=1.0)
+                loss = -(logprobs * token_mask).sum() / token_mask.sum()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+                bar.update()
+    model.eval()
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    save_config(config, output / "sft_config.yaml")
+    (output / "sft_summary.json").write_text(
+        json.dumps(
+            {"demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(losses[-50:])),
+             "seconds": round(time.time() - started, 1)},
+            indent=2,
+        )
+    )
+    return output
+

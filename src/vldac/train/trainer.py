@@ -1,0 +1,238 @@
+"""The training loop: collect -> advantages -> update -> log -> checkpoint, resumable."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from vldac.agents import interface_for
+from vldac.algorithms import explained_variance, gae, normalize_advantages
+from vldac.config import TrainConfig, load_config, save_config
+from vldac.evaluate import evaluate
+from vldac.models.loading import build_policy, resolve_model_path
+from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
+from vldac.train.checkpoints import load_checkpoint, save_checkpoint
+from vldac.train.update import UpdateBatch, ppo_update
+
+TRAINING_SEED_LIMIT = 1_000_000
+VALIDATION_SEED_START = 2_000_000
+"""In-training greedy checks use seeds from here: held out from training, and apart from the
+evaluation seeds that `vldac eval` uses by default (from 1,000,000)."""
+
+
+class MetricsLog:
+    """metrics.jsonl, one JSON object per update; TensorBoard too when it is installed."""
+
+    def __init__(self, run_dir: Path, resume_after: int | None):
+        self.path = run_dir / "metrics.jsonl"
+        if resume_after is not None and self.path.exists():
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if row.get("update", math.inf) <= resume_after:
+                    kept.append(line)
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self.tensorboard = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(run_dir / "tensorboard")
+        except ImportError:
+            pass
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and value is not None and math.isfinite(value):
+                    self.tensorboard.add_scalar(key, value, row["env_steps"])
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def new_run_dir(config: TrainConfig) -> Path:
+    """``output_dir/name``, or ``name-2``, ``name-3``... when that folder is taken."""
+    base = Path(config.output_dir) / config.name
+    candidate, index = base, 1
+    while candidate.exists():
+        index += 1
+        candidate = base.with_name(f"{config.name}-{index}")
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+@dataclass
+class Progress:
+    update: int = 0
+    env_steps: int = 0
+    total_episodes: int = 0
+    elapsed: float = 0.0
+
+
+def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path:
+    """Run (or resume) training; returns the run folder."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    if resume is None:
+        run_dir = new_run_dir(config)
+        save_config(config, run_dir / "config.yaml")
+    else:
+        run_dir = resume
+    torch.manual_seed(config.seed)
+    seed_rng = np.random.default_rng(config.seed)
+    minibatch_rng = np.random.default_rng(config.seed + 1)
+
+    policy = build_policy(config.model)
+    interface = interface_for(config.env.id)
+    policy_parameters = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": policy_parameters, "lr": config.optim.lr},
+            {"params": list(policy.value_head.parameters()), "lr": config.optim.value_lr},
+        ],
+        weight_decay=config.optim.weight_decay,
+    )
+    steps_per_update = config.train.rollout_steps * config.env.num_envs
+    total_updates = max(1, math.ceil(config.train.total_env_steps / steps_per_update))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_updates, eta_min=config.optim.final_lr)
+
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    progress = Progress()
+    if resume is not None:
+        state = load_checkpoint(policy, optimizer, schedule, checkpoints / "last")
+        progress = Progress(**state["progress"])
+        seed_rng.bit_generator.state = state["seed_rng"]
+        minibatch_rng.bit_generator.state = state["minibatch_rng"]
+        print(f"Resuming {run_dir} after update {progress.update} ({progress.env_steps} env steps).", file=sys.stderr)
+    metrics = MetricsLog(run_dir, resume_after=progress.update if resume is not None else None)
+
+    envs = LockstepEnvs(
+        config.env.id,
+        config.env.num_envs,
+        interface,
+        config.env.history,
+        config.env.invalid_penalty,
+        next_seed=lambda: int(seed_rng.integers(TRAINING_SEED_LIMIT)),
+        env_kwargs=config.env.kwargs,
+    )
+    rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
+    initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
+
+    def checkpoint() -> Path:
+        state = {
+            "progress": progress.__dict__,
+            "seed_rng": seed_rng.bit_generator.state,
+            "minibatch_rng": minibatch_rng.bit_generator.state,
+        }
+        return save_checkpoint(policy, optimizer, schedule, state, checkpoints, f"update_{progress.update:05d}")
+
+    bar = tqdm(
+        total=total_updates * steps_per_update, initial=progress.env_steps, unit="step",
+        desc=f"train {run_dir.name}", disable=not progress_bar, file=sys.stderr,
+    )
+    while progress.update < total_updates:
+        started = time.perf_counter()
+        buffer, episodes, timing = collect_rollout(envs, policy, rollout_settings, config.train.rollout_steps)
+        steps = buffer.step_tensors()
+        advantages, returns = gae(
+            steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
+            config.algorithm.gamma, config.algorithm.gae_lambda,
+        )
+        flat_advantages = advantages.reshape(-1)
+        if config.algorithm.normalize_advantages:
+            flat_advantages = normalize_advantages(flat_advantages)
+        records = buffer.flat_records()
+        value_only = progress.update < config.algorithm.value_warmup_updates
+        losses = ppo_update(
+            policy, optimizer, policy_parameters,
+            UpdateBatch(records, flat_advantages, returns.reshape(-1)),
+            interface.instruction(), config.algorithm, config.generation.temperature, value_only, minibatch_rng,
+        )
+        lr = schedule.get_last_lr()[0]
+        schedule.step()
+        seconds = time.perf_counter() - started
+        progress.update += 1
+        progress.env_steps += len(records)
+        progress.total_episodes += len(episodes.returns)
+        progress.elapsed += seconds
+        row = {
+            "update": progress.update,
+            "env_steps": progress.env_steps,
+            "episodes_completed": len(episodes.returns),
+            "total_episodes": progress.total_episodes,
+            "success_rate": float(np.mean(episodes.successes)) if episodes.successes else None,
+            "mean_return": float(np.mean(episodes.returns)) if episodes.returns else None,
+            "mean_length": float(np.mean(episodes.lengths)) if episodes.lengths else None,
+            "invalid_rate": sum(r.invalid for r in records) / len(records),
+            **losses,
+            "value_only": value_only,
+            "explained_variance": explained_variance(steps["values"].reshape(-1), returns.reshape(-1)),
+            "env_steps_per_s": len(records) / seconds,
+            "tokens_per_s": timing["generated_tokens"] / max(timing["generation_seconds"], 1e-9),
+            "lr": lr,
+            "seconds": seconds,
+            "elapsed": progress.elapsed,
+        }
+        every = config.train.eval_every
+        if every and (progress.update % every == 0 or progress.update == total_updates):
+            result = evaluate(
+                policy, config.env.id, config.train.eval_episodes, VALIDATION_SEED_START,
+                num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
+                history=config.env.history, invalid_penalty=config.env.invalid_penalty,
+                env_kwargs=config.env.kwargs, progress=False,
+            )
+            row["greedy_success_rate"] = result["success_rate"]
+        metrics.write(row)
+        bar.update(len(records))
+        bar.set_postfix(success=_fmt(row["success_rate"]), greedy=_fmt(row.get("greedy_success_rate")),
+                        invalid=f"{row['invalid_rate']:.2f}")
+        if progress.update % config.train.checkpoint_every == 0 or progress.update == total_updates:
+            checkpoint()
+    bar.close()
+    envs.close()
+    metrics.close()
+    final = (checkpoints / "last").resolve()
+    summary = {
+        "run_dir": str(run_dir.resolve()),
+        "initial_checkpoint": initial_checkpoint,
+        "final_checkpoint": str(final),
+        "updates": progress.update,
+        "env_steps": progress.env_steps,
+        "episodes": progress.total_episodes,
+        "train_seconds": round(progress.elapsed, 1),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return run_dir
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def resume_config(run_dir: Path) -> TrainConfig:
+    """The resolved config saved in a run folder."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no config.yaml; --resume takes a run folder written by vldac train.")
+    if not (run_dir / "checkpoints" / "last").exists():
+        raise FileNotFoundError(f"{run_dir} has no checkpoints/last yet; start the run again instead of resuming it.")
+    return load_config(TrainConfig, yaml.safe_load(path.read_text()))

@@ -1,0 +1,87 @@
+"""The VL-DAC update: token-level PPO actor, step-level critic on the stop-gradient state.
+
+    A_t  = GAE over environment steps (vldac.algorithms.gae), normalised over the batch
+    rho  = exp(log pi(a_t^i) - log pi_old(a_t^i))                       per generated token
+    L_pi = -mean_t [ (1/L_t) sum_i min(rho A_t, clip(rho, 1-eps, 1+eps) A_t) ]
+    L_kl = mean_t [ (1/L_t) sum_i k3(log pi, log pi_ref) ]
+    L_V  = 0.5 * mean_t (V(s_t) - R_t)^2,  V = MLP(stopgrad(h_t))
+    L    = L_pi + beta * L_kl + alpha * L_V       (value warm-up updates: alpha * L_V only)
+
+Gradient clipping applies to the policy parameters only; the value head has its own group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vldac.algorithms import clip_fraction, kl_penalty, value_loss, vldac_policy_loss
+from vldac.config import AlgorithmSettings
+from vldac.models.policy import VLMPolicy
+from vldac.rollout.buffer import StepRecord, pad_answers
+
+
+@dataclass
+class UpdateBatch:
+    """Flattened steps of one rollout: records [B], advantages and returns [B] float32."""
+
+    records: list[StepRecord]
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+def minibatches(size: int, minibatch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    return np.array_split(rng.permutation(size), max(1, round(size / minibatch_size)))
+
+
+def ppo_update(
+    policy: VLMPolicy,
+    optimizer: torch.optim.Optimizer,
+    policy_parameters: list[torch.nn.Parameter],
+    batch: UpdateBatch,
+    instruction: str,
+    settings: AlgorithmSettings,
+    temperature: float,
+    value_only: bool,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Several epochs of mini-batch steps over one rollout; returns mean losses and diagnostics."""
+    records = batch.records
+    token_ids, token_mask, old_logprobs = pad_answers(
+        [r.token_ids for r in records], [r.logprobs for r in records], policy.pad_id
+    )
+    use_kl = settings.kl_coef > 0 and not value_only
+    sums = {"policy_loss": 0.0, "value_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "first_ratio_error": 0.0}
+    count = 0
+    for epoch in range(settings.ppo_epochs):
+        for step, rows in enumerate(minibatches(len(records), settings.minibatch_size, rng)):
+            prompts = policy.prompts([records[i].frames for i in rows], instruction)
+            length = int(token_mask[rows].sum(1).max())
+            ids, mask, old = token_ids[rows, :length], token_mask[rows, :length], old_logprobs[rows, :length]
+            policy.model.train()
+            logprobs, values = policy.score(prompts, ids, mask, temperature)
+            advantages = batch.advantages[rows]
+            loss_value = value_loss(values, batch.returns[rows])
+            loss_policy = vldac_policy_loss(logprobs, old, advantages, mask, settings.clip_eps)
+            loss_kl = torch.zeros(())
+            if use_kl:
+                reference = policy.reference_logprobs(prompts, ids, mask, temperature)
+                loss_kl = kl_penalty(logprobs, reference, mask)
+            if value_only:
+                loss = settings.value_coef * loss_value
+            else:
+                loss = loss_policy + settings.kl_coef * loss_kl + settings.value_coef * loss_value
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy_parameters, settings.max_grad_norm)
+            optimizer.step()
+            if epoch == 0 and step == 0:
+                sums["first_ratio_error"] = float(((logprobs.detach() - old).abs() * mask).max())
+            sums["policy_loss"] += loss_policy.item()
+            sums["value_loss"] += loss_value.item()
+            sums["kl"] += loss_kl.item()
+            sums["clip_fraction"] += float(clip_fraction(logprobs.detach(), old, mask, settings.clip_eps))
+            count += 1
+    return {key: (value if key == "first_ratio_error" else value / count) for key, value in sums.items()}
