@@ -138,4 +138,5 @@ def load_policy(path: str, dtype: str = "float32", device: torch.device | str = 
         value_config = json.loads((folder / VALUE_HEAD_CONFIG).read_text())
         value_head = ValueHead(value_config["input_size"], value_config["hidden_sizes"])
         value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
-    return VLMPolicy(model, load_processor(processor_folder), value_head.to(device))
+    processor = load_processor(processor_folder, model.get_base_model().config.model_type if isinstance(model, PeftModel) else model.config.model_type)
+    return VLMPolicy(model, processor, value_head.to(device))

@@ -26,14 +26,15 @@ class VideoFreeQwen2VLProcessor(Qwen2VLProcessor):
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
 
-def load_processor(path: str | Path) -> ProcessorMixin:
-    """The multimodal processor of the model at ``path`` (a local folder).
+def load_processor(path: str | Path, model_type: str | None = None) -> ProcessorMixin:
+    """The multimodal processor saved at ``path`` (a local folder) for a model of ``model_type``
+    (read from the folder's config.json when not given).
 
     AutoProcessor is tried first. When it cannot build a Qwen2-VL-family processor because
     torchvision is missing, it silently returns only the tokenizer; that case is assembled
     here from the tokenizer, the PIL image processor and the chat template.
     """
-    model_type = AutoConfig.from_pretrained(path).model_type
+    model_type = model_type or AutoConfig.from_pretrained(path).model_type
     if model_type in QWEN_VL_MODEL_TYPES:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         image_processor = AutoImageProcessor.from_pretrained(path, backend="pil")

@@ -15,6 +15,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     PreTrainedTokenizerFast,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
 )
@@ -45,7 +47,11 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyVLMSpec:
-    """Sizes of the built-in model. Defaults: about 2M parameters, 84x84 frames -> 9 image tokens."""
+    """Sizes of the built-in model. Defaults: about 1M parameters, 84x84 frames -> 9 image tokens.
+
+    ``family`` picks the architecture: "qwen2_vl" (the built-in model) or "qwen2_5_vl" (used by
+    the tests to run the same code on a second model family).
+    """
 
     vocab_size: int = 512
     hidden_size: int = 128
@@ -57,6 +63,7 @@ class TinyVLMSpec:
     vision_depth: int = 2
     vision_heads: int = 2
     frame_size: int = 84
+    family: str = "qwen2_vl"
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -83,15 +90,42 @@ def train_tokenizer(corpus: list[str], vocab_size: int) -> PreTrainedTokenizerFa
     return fast
 
 
-def build_tiny_vlm(
-    corpus: list[str], spec: TinyVLMSpec = TinyVLMSpec(), seed: int = 0
-) -> tuple[Qwen2VLForConditionalGeneration, VideoFreeQwen2VLProcessor]:
-    """Create the tiny model and its processor from scratch (no download)."""
+def _vision_config(spec: TinyVLMSpec) -> dict:
+    common = dict(
+        depth=spec.vision_depth,
+        num_heads=spec.vision_heads,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+    )
+    if spec.family == "qwen2_5_vl":
+        return dict(
+            common,
+            hidden_size=spec.vision_embed_dim,
+            intermediate_size=2 * spec.vision_embed_dim,
+            out_hidden_size=spec.hidden_size,
+            window_size=56,
+            fullatt_block_indexes=[spec.vision_depth - 1],
+        )
+    return dict(common, embed_dim=spec.vision_embed_dim, hidden_size=spec.hidden_size, mlp_ratio=2)
+
+
+FAMILIES = {
+    "qwen2_vl": (Qwen2VLConfig, Qwen2VLForConditionalGeneration),
+    "qwen2_5_vl": (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration),
+}
+
+
+def build_tiny_vlm(corpus: list[str], spec: TinyVLMSpec = TinyVLMSpec(), seed: int = 0):
+    """Create the tiny model and its processor from scratch (no download): (model, processor)."""
+    if spec.family not in FAMILIES:
+        raise ValueError(f"Tiny model family '{spec.family}' is unknown; use one of {', '.join(FAMILIES)}.")
+    config_class, model_class = FAMILIES[spec.family]
     tokenizer = train_tokenizer(corpus, spec.vocab_size)
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     head_dim = spec.hidden_size // spec.num_heads
     quarter = head_dim // 4
-    config = Qwen2VLConfig(
+    config = config_class(
         text_config=dict(
             vocab_size=len(tokenizer),
             hidden_size=spec.hidden_size,
@@ -110,16 +144,7 @@ def build_tiny_vlm(
             pad_token_id=ids["<|endoftext|>"],
             tie_word_embeddings=True,
         ),
-        vision_config=dict(
-            depth=spec.vision_depth,
-            embed_dim=spec.vision_embed_dim,
-            hidden_size=spec.hidden_size,
-            num_heads=spec.vision_heads,
-            mlp_ratio=2,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
+        vision_config=_vision_config(spec),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -127,7 +152,7 @@ def build_tiny_vlm(
         tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = model_class(config)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     pixels = spec.frame_size * spec.frame_size
