@@ -1,0 +1,155 @@
+"""Rollout bookkeeping with a mock world and a scripted mock policy (no model needed)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from vldac.agents import LanguageInterface
+from vldac.algorithms import gae
+from vldac.models.policy import Samples
+from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout
+
+
+class CounterEnv(gym.Env):
+    """Frames encode (episode step) in pixel [0,0,0]; action 1 terminates with reward 1, action 0
+    gives reward 0; the env truncates itself after max_steps steps."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 4, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+    action_names = ["wait", "finish"]
+
+    def __init__(self, max_steps: int = 3, crash_on_step: bool = False):
+        self.max_steps = max_steps
+        self.crash_on_step = crash_on_step
+
+    def _frame(self):
+        frame = np.zeros((4, 4, 3), np.uint8)
+        frame[0, 0, 0] = self.steps
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._frame(), {"success": False}
+
+    def step(self, action):
+        if self.crash_on_step:
+            raise RuntimeError("boom")
+        self.steps += 1
+        terminated = action == 1
+        truncated = self.steps >= self.max_steps and not terminated
+        return self._frame(), float(terminated), terminated, truncated, {"success": bool(terminated)}
+
+
+gym.register("vldac-test/Counter-v0", entry_point=CounterEnv)
+
+
+class CounterInterface(LanguageInterface):
+    action_names = ["wait", "finish"]
+
+    def instruction(self) -> str:
+        return "count"
+
+    def thoughts(self, info: dict) -> str:
+        return ""
+
+
+class ScriptedPolicy:
+    """Answers from a script per call; V(s) = 10 * (step number in the frame) + 1."""
+
+    def __init__(self, answers_per_call: list[list[str]]):
+        self.answers = iter(answers_per_call)
+        self.value_calls: list[list[int]] = []
+
+    def prompts(self, histories, instruction):
+        return [int(frames[-1][0, 0, 0]) for frames in histories]
+
+    def sample(self, prompts, temperature, max_new_tokens, greedy=False):
+        texts = next(self.answers)
+        n = len(prompts)
+        return Samples(
+            token_ids=torch.ones(n, 2, dtype=torch.long), token_logprobs=torch.zeros(n, 2),
+            token_mask=torch.ones(n, 2, dtype=torch.bool), values=torch.tensor([10.0 * s + 1 for s in prompts]),
+            cut_off=torch.zeros(n, dtype=torch.bool), texts=texts,
+        )
+
+    def prompt_values(self, prompts):
+        self.value_calls.append(list(prompts))
+        return torch.tensor([10.0 * s + 1 for s in prompts])
+
+
+def answer(action: str) -> str:
+    return '{"thoughts": "", "action": "%s"}' % action
+
+
+def make_envs(num_envs=2, penalty=-1.0, **kwargs):
+    seeds = iter(range(100))
+    return LockstepEnvs("vldac-test/Counter-v0", num_envs, CounterInterface(), 1, penalty, lambda: next(seeds), kwargs)
+
+
+def test_truncation_bootstraps_from_the_final_observation_and_termination_does_not():
+    envs = make_envs()
+    # env 0 waits three times (truncated at step 3); env 1 finishes at step 2, then waits.
+    script = [[answer("wait"), answer("wait")], [answer("wait"), answer("finish")], [answer("wait"), answer("wait")]]
+    policy = ScriptedPolicy(script)
+    buffer, stats, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 8), num_steps=3)
+    steps = buffer.step_tensors()
+    assert steps["truncated"][:, 0].tolist() == [False, False, True]
+    assert steps["terminated"][:, 1].tolist() == [False, True, False]
+    # Values of the observations each step saw: env 0 at steps 0,1,2; env 1 at 0,1 then a new episode at 0.
+    assert steps["values"].tolist() == [[1.0, 1.0], [11.0, 11.0], [21.0, 1.0]]
+    # next values: the following step's value, V(final obs, step 3) = 31 on the truncation,
+    # 0 after the termination, and V(last obs) = 11 for env 1's unfinished episode.
+    assert steps["next_values"].tolist() == [[11.0, 11.0], [21.0, 0.0], [31.0, 11.0]]
+    assert sorted(policy.value_calls[0]) == [1, 3]
+    advantages, _ = gae(steps["rewards"], steps["values"], steps["next_values"], steps["terminated"],
+                        steps["truncated"], gamma=1.0, lam=1.0)
+    # The truncated episode's last step: delta = 0 + 31 - 21 = 10 (bootstrapped, not zeroed).
+    assert advantages[2, 0].item() == pytest.approx(10.0)
+    assert stats.successes == [True, False] and stats.lengths == [2, 3]
+
+
+def test_invalid_answer_costs_a_step_with_the_penalty_and_does_not_act():
+    envs = make_envs(num_envs=1, penalty=-0.5)
+    script = [["I think I will finish"], ['```json\n{"action": "maybe"}```'], [answer("wait")]]
+    policy = ScriptedPolicy(script)
+    buffer, stats, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 8), num_steps=3)
+    records = buffer.flat_records()
+    assert [r.invalid for r in records] == [True, True, False]
+    assert [r.reward for r in records] == [-0.5, -0.5, 0.0]
+    # Invalid answers consumed steps 1 and 2 of the 3-step limit: the valid wait truncates.
+    assert records[2].truncated and stats.lengths == [3] and stats.returns == [-1.0]
+    assert envs.invalid_steps == 2
+
+
+def test_cut_off_answer_is_invalid():
+    envs = make_envs(num_envs=1)
+    policy = ScriptedPolicy([[answer("finish")]])
+    original = policy.sample
+
+    def cut(*args, **kwargs):
+        samples = original(*args, **kwargs)
+        samples.cut_off[:] = True
+        return samples
+
+    policy.sample = cut
+    buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 8), num_steps=1)
+    assert buffer.flat_records()[0].invalid
+
+
+def test_finite_seed_list_plays_each_seed_once():
+    seeds = iter([5, 6, 7])
+    envs = LockstepEnvs("vldac-test/Counter-v0", 2, CounterInterface(), 1, -1.0, lambda: next(seeds, None))
+    stats = EpisodeStats()
+    while any(envs.active):
+        envs.step([answer("finish") if on else None for on in envs.active], stats)
+    assert sorted(stats.seeds) == [5, 6, 7]
+
+
+def test_crashed_world_is_one_clear_error():
+    envs = make_envs(num_envs=1, crash_on_step=True)
+    with pytest.raises(WorldCrashed, match="crashed on step"):
+        envs.step([answer("wait")], EpisodeStats())
