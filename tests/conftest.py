@@ -22,24 +22,34 @@ def tiny_corpus() -> list[str]:
     return ["user", "assistant", interface.instruction(), *answers] * 4
 
 
-@pytest.fixture(scope="session", params=FAMILIES)
-def tiny_model_dir(request, tmp_path_factory):
-    """A saved tiny random VLM of each family, shipped with a near-greedy generation_config.json
-    like Qwen2-VL-Instruct's (top_k 1, top_p 0.001, low temperature, repetition penalty)."""
+def save_tiny_model(folder, family: str):
+    """Save a tiny random VLM of ``family`` with a near-greedy generation_config.json like
+    Qwen2-VL-Instruct's (top_k 1, top_p 0.001, low temperature, repetition penalty)."""
     spec = TinyVLMSpec(
         vocab_size=320, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
         intermediate_size=128, vision_embed_dim=32, vision_depth=1, vision_heads=2,
-        frame_size=FRAME_SIZE, family=request.param,
+        frame_size=FRAME_SIZE, family=family,
     )
     model, processor = build_tiny_vlm(tiny_corpus(), spec, seed=0)
     model.generation_config = GenerationConfig(
         do_sample=True, top_k=1, top_p=0.001, temperature=0.01, repetition_penalty=1.5,
         eos_token_id=model.generation_config.eos_token_id, pad_token_id=model.generation_config.pad_token_id,
     )
-    folder = tmp_path_factory.mktemp(f"tiny-{request.param}")
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session", params=FAMILIES)
+def tiny_model_dir(request, tmp_path_factory):
+    """A saved tiny random VLM of each family."""
+    return save_tiny_model(tmp_path_factory.mktemp(f"tiny-{request.param}"), request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2vl_dir(tmp_path_factory):
+    """A saved tiny random Qwen2-VL."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-cli"), "qwen2_vl")
 
 
 @pytest.fixture(autouse=True)

@@ -39,32 +39,26 @@ def _sft(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from vldac.evaluate import EVAL_SEED_START, evaluate
-    from vldac.models.loading import load_policy
+    from vldac.models.loading import load_policy, read_world_settings
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
-    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else _frame_size_of(args.model)
+    world = read_world_settings(args.model)
+    if args.env_kwargs:
+        try:
+            env_kwargs = json.loads(args.env_kwargs)
+        except json.JSONDecodeError:
+            raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not JSON; write it like '{{\"frame_size\": 84}}'.") from None
+    else:
+        env_kwargs = world.get("env_kwargs", {}) if world.get("env_id") == args.env else {}
+    history = args.history or world.get("history", 1)
     policy = load_policy(args.model, dtype=args.dtype)
     result = evaluate(
         policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
-        temperature=args.temperature, max_new_tokens=args.max_new_tokens, history=args.history,
+        temperature=args.temperature, max_new_tokens=args.max_new_tokens, history=history,
         env_kwargs=env_kwargs,
     )
     print(json.dumps(result, separators=(",", ":")))
-
-
-def _frame_size_of(model: str) -> dict:
-    """Env kwargs recorded with a model (the frame size it was trained on), if any."""
-    from vldac.models.loading import resolve_model_path
-
-    for name in ("env_kwargs.json", "../../config.yaml", "sft_config.yaml"):
-        path = resolve_model_path(model) / name
-        if path.is_file():
-            import yaml
-
-            tree = yaml.safe_load(path.read_text())
-            return dict(tree.get("env", {}).get("kwargs", {}) if "env" in tree else tree)
-    return {}
 
 
 def _envs(args: argparse.Namespace) -> None:
@@ -102,8 +96,8 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     evaluate.add_argument("--temperature", type=float, default=1.0)
     evaluate.add_argument("--max-new-tokens", type=int, default=48)
-    evaluate.add_argument("--history", type=int, default=1, help="frames of history shown to the model")
-    evaluate.add_argument("--env-kwargs", help='JSON of env arguments, e.g. \'{"frame_size": 84}\'')
+    evaluate.add_argument("--history", type=int, default=0, help="frames of history (default: as trained)")
+    evaluate.add_argument("--env-kwargs", help='JSON env arguments (default: as trained), e.g. \'{"frame_size": 84}\'')
     evaluate.add_argument("--dtype", default="float32")
     evaluate.set_defaults(run=_eval)
 

@@ -25,6 +25,9 @@ from vldac.models.value_head import ValueHead
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 VALUE_HEAD_FILE = "value_head.safetensors"
 VALUE_HEAD_CONFIG = "value_head.json"
+WORLD_SETTINGS = "vldac_world.json"
+"""The world a model was trained for (id, env kwargs such as frame size, frame history), so that
+``vldac eval`` shows it the frames it knows."""
 
 
 class ModelLoadError(RuntimeError):
@@ -107,6 +110,16 @@ def _language_model_targets(model, names: list[str]) -> list[str]:
     if not targets:
         raise ModelLoadError(f"None of lora.target_modules {names} were found in the model's language layers.")
     return targets
+
+
+def save_world_settings(folder: Path, env_id: str, env_kwargs: dict, history: int) -> None:
+    (folder / WORLD_SETTINGS).write_text(json.dumps({"env_id": env_id, "env_kwargs": env_kwargs, "history": history}))
+
+
+def read_world_settings(path: str) -> dict:
+    """The world settings saved with a model, or {} when it has none."""
+    file = resolve_model_path(path) / WORLD_SETTINGS
+    return json.loads(file.read_text()) if file.is_file() else {}
 
 
 def save_policy(policy: VLMPolicy, folder: Path) -> None:

@@ -21,7 +21,7 @@ import torch
 from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from vldac.models.loading import VALUE_HEAD_FILE, save_policy
+from vldac.models.loading import VALUE_HEAD_FILE, save_policy, save_world_settings
 from vldac.models.policy import VLMPolicy
 
 TRAINER_STATE = "trainer_state.json"
@@ -43,12 +43,16 @@ def save_checkpoint(
     state: dict[str, Any],
     checkpoints: Path,
     name: str,
+    world: dict[str, Any],
 ) -> Path:
-    """Write checkpoint ``checkpoints/name`` atomically and point ``checkpoints/last`` at it."""
+    """Write checkpoint ``checkpoints/name`` atomically and point ``checkpoints/last`` at it.
+
+    ``world`` (env_id, env_kwargs, history) is saved with it for ``vldac eval``."""
     final = checkpoints / name
     staging = checkpoints / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     save_policy(policy, staging)
+    save_world_settings(staging, **world)
     torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, staging / OPTIMIZER_STATE)
     (staging / TRAINER_STATE).write_text(json.dumps({**state, "torch_rng": torch_rng_state()}))
     for file in staging.iterdir():

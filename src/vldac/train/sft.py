@@ -25,7 +25,7 @@ from tqdm import tqdm
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
 from vldac.config import SFTConfig, save_config
-from vldac.models.loading import load_base_model, resolve_model_path
+from vldac.models.loading import load_base_model, resolve_model_path, save_world_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
@@ -131,6 +131,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     processor.save_pretrained(output)
+    save_world_settings(output, config.env.id, config.env.kwargs, config.env.history)
     save_config(config, output / "sft_config.yaml")
     (output / "sft_summary.json").write_text(
         json.dumps(

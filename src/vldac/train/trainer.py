@@ -143,7 +143,8 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "seed_rng": seed_rng.bit_generator.state,
             "minibatch_rng": minibatch_rng.bit_generator.state,
         }
-        return save_checkpoint(policy, optimizer, schedule, state, checkpoints, f"update_{progress.update:05d}")
+        world = {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history}
+        return save_checkpoint(policy, optimizer, schedule, state, checkpoints, f"update_{progress.update:05d}", world)
 
     bar = tqdm(
         total=total_updates * steps_per_update, initial=progress.env_steps, unit="step",

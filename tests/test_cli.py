@@ -1,0 +1,102 @@
+"""The vldac command end to end, as subprocesses, on a tiny random model with a tiny budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FRAME_SIZE
+
+
+def vldac(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-m", "vldac", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def tiny_overrides(model_dir: Path, steps: int) -> list[str]:
+    return [
+        f"model.path={model_dir}", "model.value_head_hidden=[16]", "env.num_envs=4",
+        f"env.kwargs={{frame_size: {FRAME_SIZE}}}", "generation.max_new_tokens=12",
+        "train.rollout_steps=2", f"train.total_env_steps={steps}", "train.checkpoint_every=1",
+        "train.eval_every=2", "train.eval_episodes=4", "algorithm.value_warmup_updates=1",
+        "algorithm.minibatch_size=4", "train.threads=1",
+    ]
+
+
+def test_envs_lists_numberline(tmp_path):
+    assert "vldac/NumberLine-v0" in vldac("envs", cwd=tmp_path).stdout
+
+
+def test_train_then_eval_writes_the_run_folder_contract(tiny_qwen2vl_dir, tmp_path):
+    vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 32), "name=smoke", cwd=tmp_path)
+    run = tmp_path / "runs" / "smoke"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["update"] for row in rows] == [1, 2, 3, 4]
+    required = {"env_steps", "episodes_completed", "success_rate", "mean_return", "invalid_rate", "policy_loss",
+                "value_loss", "kl", "clip_fraction", "explained_variance", "env_steps_per_s", "tokens_per_s", "lr"}
+    assert required <= set(rows[0])
+    assert rows[-1]["env_steps"] == 32 and "greedy_success_rate" in rows[1]
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last").is_dir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert Path(summary["initial_checkpoint"]) == tiny_qwen2vl_dir.resolve()
+    final = Path(summary["final_checkpoint"])
+    assert (final / "adapter_model.safetensors").is_file() and (final / "value_head.safetensors").is_file()
+
+    result = vldac("eval", str(final), "--env", "vldac/NumberLine-v0", "--episodes", "5", "--seed", "1000000",
+                   "--env-kwargs", json.dumps({"frame_size": FRAME_SIZE}), "--max-new-tokens", "12", cwd=tmp_path)
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    metrics = json.loads(lines[0])
+    assert metrics["episodes"] == 5
+    assert {"success_rate", "mean_return", "mean_length", "invalid_rate"} <= set(metrics)
+
+
+def test_final_checkpoint_loads_with_plain_transformers_and_peft(tiny_qwen2vl_dir, tmp_path):
+    vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 16), "name=plain", cwd=tmp_path)
+    final = Path(json.loads((tmp_path / "runs" / "plain" / "summary.json").read_text())["final_checkpoint"])
+    code = (
+        "import sys; from transformers import AutoModelForImageTextToText; from peft import PeftModel;"
+        f"base = AutoModelForImageTextToText.from_pretrained({str(tiny_qwen2vl_dir)!r});"
+        f"model = PeftModel.from_pretrained(base, {str(final)!r}); print(type(model).__name__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PeftModel" in result.stdout
+
+
+def test_kill_9_then_resume_continues_without_duplicate_rows(tiny_qwen2vl_dir, tmp_path):
+    args = [sys.executable, "-m", "vldac", "train", *tiny_overrides(tiny_qwen2vl_dir, 80), "name=killed"]
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = tmp_path / "runs" / "killed"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "checkpoints" / "update_00003").exists():
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (run / "checkpoints" / "last").exists()
+    vldac("train", "--resume", str(run), cwd=tmp_path)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["update"] for row in rows] == list(range(1, 11))
+    assert rows[-1]["env_steps"] == 80
+
+
+def test_bad_config_key_is_one_sentence_and_exit_2(tmp_path):
+    result = vldac("train", "optim.learning_rate=1", cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "Unknown config key 'optim.learning_rate'" in result.stderr
+
+
+def test_missing_model_path_is_one_sentence(tmp_path):
+    result = vldac("eval", str(tmp_path / "nothing"), "--env", "vldac/NumberLine-v0", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "does not exist" in result.stderr

@@ -1,0 +1,46 @@
+"""Typed configs: recipes, dotted overrides and one-sentence errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from vldac.config import ConfigError, TrainConfig, load_config, read_recipe
+
+
+def test_packaged_default_recipe_loads_and_overrides_apply():
+    config = load_config(TrainConfig, read_recipe(None, "numberline_tiny"), ["optim.lr=1e-4", "env.num_envs=4"])
+    assert config.optim.lr == 1e-4 and config.env.num_envs == 4
+    assert config.env.id == "vldac/NumberLine-v0"
+
+
+def test_int_is_accepted_for_float_and_lists_parse():
+    config = load_config(TrainConfig, {}, ["algorithm.gamma=1", "model.lora.target_modules=[q_proj,v_proj]"])
+    assert config.algorithm.gamma == 1.0 and isinstance(config.algorithm.gamma, float)
+    assert config.model.lora.target_modules == ["q_proj", "v_proj"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.learning_rate=1", "Unknown config key 'optim.learning_rate'"),
+        ("env.num_envs=many", "Config key 'env.num_envs' must be of type int"),
+        ("algorithm.normalize_advantages=3", "Config key 'algorithm.normalize_advantages' must be of type bool"),
+        ("optim.lr.x=1", "Config key 'optim.lr' must be of type float"),
+        ("novalue", "not of the form dotted.key=value"),
+    ],
+)
+def test_bad_keys_and_types_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(TrainConfig, {}, [override])
+
+
+def test_missing_recipe_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_recipe(str(tmp_path / "none.yaml"), "numberline_tiny")
+
+
+def test_invalid_yaml_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_recipe(str(bad), "numberline_tiny")
