@@ -133,12 +133,28 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     processor.save_pretrained(output)
     save_world_settings(output, config.env.id, config.env.kwargs, config.env.history)
     save_config(config, output / "sft_config.yaml")
-    (output / "sft_summary.json").write_text(
-        json.dumps(
-            {"demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(losses[-50:])),
-             "seconds": round(time.time() - started, 1)},
-            indent=2,
-        )
-    )
+    summary = {
+        "demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(losses[-50:])),
+        "seconds": round(time.time() - started, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }
+    (output / "sft_summary.json").write_text(json.dumps(summary, indent=2))
+    (output / "README.md").write_text(MODEL_CARD.format(config=config, **summary))
     return output
+
+
+MODEL_CARD = """# {config.name}
+
+A supervised warm start made by `vldac sft` for `{config.env.id}` (env kwargs {config.env.kwargs},
+{config.env.history} frame(s) of history), from `{config.base}`, with seed {config.seed}.
+
+- {demonstrations} expert demonstrations on training seeds; in the states
+  {config.mistakes.states} (the world's state key) the demonstrated action is wrong with
+  probability {config.mistakes.probability}.
+- {steps} optimiser steps ({config.epochs} epochs, batch {config.batch_size}, lr {config.lr} cosine to
+  {config.final_lr}); final loss {final_loss:.4f}; {seconds} s with torch {torch} on {threads} threads.
+
+Reproduce (the resolved config is saved beside this card):
+
+    vldac sft sft_config.yaml output=<folder>
+"""
 

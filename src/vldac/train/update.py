@@ -47,12 +47,18 @@ def ppo_update(
     value_only: bool,
     rng: np.random.Generator,
 ) -> dict[str, float]:
-    """Several epochs of mini-batch steps over one rollout; returns mean losses and diagnostics."""
+    """Several epochs of mini-batch steps over one rollout; returns mean losses and diagnostics.
+
+    The reference log-probs are computed once, in the first epoch (every row appears once there).
+    ``first_ratio_error`` is max |log pi - log pi_old| on the first mini-batch of the first epoch:
+    rollout and update agree when it is ~0.
+    """
     records = batch.records
     token_ids, token_mask, old_logprobs = pad_answers(
         [r.token_ids for r in records], [r.logprobs for r in records], policy.pad_id
     )
     use_kl = settings.kl_coef > 0 and not value_only
+    reference_logprobs = torch.zeros_like(old_logprobs)
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "first_ratio_error": 0.0}
     count = 0
     for epoch in range(settings.ppo_epochs):
@@ -67,8 +73,9 @@ def ppo_update(
             loss_policy = vldac_policy_loss(logprobs, old, advantages, mask, settings.clip_eps)
             loss_kl = torch.zeros(())
             if use_kl:
-                reference = policy.reference_logprobs(prompts, ids, mask, temperature)
-                loss_kl = kl_penalty(logprobs, reference, mask)
+                if epoch == 0:
+                    reference_logprobs[rows, :length] = policy.reference_logprobs(prompts, ids, mask, temperature)
+                loss_kl = kl_penalty(logprobs, reference_logprobs[rows, :length], mask)
             if value_only:
                 loss = settings.value_coef * loss_value
             else:

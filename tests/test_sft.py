@@ -1,0 +1,58 @@
+"""Supervised warm start: demonstrations with state-dependent mistakes, and the shipped model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from vldac.agents import NumberLineInterface, parse_answer
+from vldac.config import MistakeSettings, SFTConfig, EnvSettings
+from vldac.evaluate import evaluate
+from vldac.models.loading import load_policy, read_world_settings, resolve_model_path
+from vldac.train.sft import collect_demonstrations, wrong_action
+
+
+def test_wrong_action_is_a_different_action():
+    assert [wrong_action(a, 2) for a in range(2)] == [1, 0]
+    assert all(wrong_action(a, 13) != a for a in range(13))
+
+
+def test_mistakes_happen_only_in_listed_states_at_the_set_rate():
+    config = SFTConfig(
+        env=EnvSettings(kwargs={"frame_size": 56}), demonstrations=3000,
+        mistakes=MistakeSettings(states=[[2, 0], [3, 5]], probability=0.75), seed=3,
+    )
+    interface = NumberLineInterface()
+    demonstrations = collect_demonstrations(config, interface)
+    assert len(demonstrations) == 3000
+    counts = Counter()
+    for demonstration in demonstrations:
+        parsed = parse_answer(demonstration.answer, interface.action_names)
+        target, current = (int(part.split()[1]) for part in parsed.thoughts.split(", "))
+        expert = 1 if target > current else 0
+        state = (current, target)
+        counts[(state in {(2, 0), (3, 5)}, parsed.action != expert)] += 1
+    assert counts[(False, True)] == 0
+    mistaken_rate = counts[(True, True)] / (counts[(True, True)] + counts[(True, False)])
+    assert 0.65 < mistaken_rate < 0.85
+
+
+def test_demonstrations_are_reproducible_from_the_seed():
+    config = SFTConfig(env=EnvSettings(kwargs={"frame_size": 56}), demonstrations=50)
+    first = collect_demonstrations(config, NumberLineInterface())
+    second = collect_demonstrations(config, NumberLineInterface())
+    assert [d.answer for d in first] == [d.answer for d in second]
+    assert all((a.frames[0] == b.frames[0]).all() for a, b in zip(first, second))
+
+
+def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
+    folder = resolve_model_path("builtin:tiny-numberline")
+    size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+    assert size < 30 * 2**20
+    world = read_world_settings("builtin:tiny-numberline")
+    assert world["env_id"] == "vldac/NumberLine-v0"
+    policy = load_policy("builtin:tiny-numberline")
+    result = evaluate(policy, world["env_id"], episodes=64, seed=3_000_000, env_kwargs=world["env_kwargs"],
+                      max_new_tokens=24, progress=False)
+    assert result["invalid_rate"] < 0.05
+    assert 0.3 <= result["success_rate"] <= 0.85
