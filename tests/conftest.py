@@ -19,7 +19,7 @@ def tiny_corpus() -> list[str]:
         interface.demonstration({"target": g, "current": c}, a)
         for g in range(6) for c in range(6) for a in range(2)
     ]
-    return ["user", "assistant", interface.instruction(), *answers] * 4
+    return ["user", "assistant", interface.instruction({}), *answers] * 4
 
 
 def save_tiny_model(folder, family: str):

@@ -76,7 +76,7 @@ def test_build_messages_places_images_oldest_first_then_the_text():
 
 
 def test_numberline_instruction_is_short_and_holds_no_numbers():
-    text = NumberLineInterface().instruction()
+    text = NumberLineInterface().instruction({})
     assert not any(char.isdigit() for char in text)
     assert '"-"' in text and '"+"' in text and '"action"' in text
     assert len(text) < 300

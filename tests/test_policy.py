@@ -26,6 +26,10 @@ def numberline_envs(num_envs: int, seed: int = 0) -> LockstepEnvs:
     )
 
 
+def texts(n: int) -> list[str]:
+    return [NumberLineInterface().instruction({})] * n
+
+
 def lora_policy(folder):
     return build_policy(ModelSettings(path=str(folder), value_head_hidden=[16], lora=ModelSettings().lora))
 
@@ -43,7 +47,7 @@ def test_sampling_ignores_near_greedy_generation_config(tiny_model_dir):
     assert saved["top_k"] == 1 and saved["top_p"] == 0.001
     policy = load_policy(str(tiny_model_dir))
     envs = numberline_envs(1)
-    prompts = policy.prompts(envs.frame_histories() * 64, NumberLineInterface().instruction())
+    prompts = policy.prompts(envs.frame_histories() * 64, texts(64))
     samples = policy.sample(prompts, temperature=1.0, max_new_tokens=1)
     first_tokens = samples.token_ids[:, 0].tolist()
     # A random-weight model is close to uniform over ~300 tokens: 64 true samples give many
@@ -61,7 +65,7 @@ def test_sampled_answers_never_hold_vision_placeholders(tiny_model_dir):
     policy = load_policy(str(tiny_model_dir))
     assert policy.blocked_ids
     envs = numberline_envs(1)
-    prompts = policy.prompts(envs.frame_histories() * 32, NumberLineInterface().instruction())
+    prompts = policy.prompts(envs.frame_histories() * 32, texts(32))
     samples = policy.sample(prompts, temperature=3.0, max_new_tokens=16)
     assert not np.isin(samples.token_ids[samples.token_mask].numpy(), policy.blocked_ids).any()
 
@@ -69,7 +73,7 @@ def test_sampled_answers_never_hold_vision_placeholders(tiny_model_dir):
 def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_dir):
     policy = lora_policy(tiny_model_dir)
     envs = numberline_envs(4)
-    prompts = policy.prompts(envs.frame_histories(), NumberLineInterface().instruction())
+    prompts = policy.prompts(envs.frame_histories(), envs.instructions())
     samples = policy.sample(prompts, 1.0, 8)
     policy.model.train()
     _, values = policy.score(prompts, samples.token_ids, samples.token_mask, 1.0)
@@ -83,7 +87,7 @@ def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_d
 def test_rollout_value_matches_update_value(tiny_model_dir):
     policy = lora_policy(tiny_model_dir)
     envs = numberline_envs(3)
-    prompts = policy.prompts(envs.frame_histories(), NumberLineInterface().instruction())
+    prompts = policy.prompts(envs.frame_histories(), envs.instructions())
     samples = policy.sample(prompts, 1.0, 8)
     _, values = policy.score(prompts, samples.token_ids, samples.token_mask, 1.0)
     torch.testing.assert_close(values.detach(), samples.values, atol=1e-5, rtol=0)
@@ -93,7 +97,6 @@ def test_rollout_value_matches_update_value(tiny_model_dir):
 def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir):
     policy = lora_policy(tiny_model_dir)
     envs = numberline_envs(6)
-    instruction = NumberLineInterface().instruction()
     parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [{"params": parameters, "lr": 1e-2}, {"params": list(policy.value_head.parameters()), "lr": 1e-3}]
@@ -107,7 +110,7 @@ def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_mode
         advantages = torch.linspace(-1, 1, len(records))
         diagnostics = ppo_update(
             policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
-            instruction, settings, 1.0, value_only=False, rng=rng,
+            settings, 1.0, value_only=False, rng=rng,
         )
         if update == 0:
             assert any(not torch.equal(b, p) for b, p in zip(before, parameters)), "the first update must move LoRA"
@@ -124,10 +127,10 @@ def test_lora_checkpoint_loads_for_eval_with_value_head(tiny_model_dir, tmp_path
     save_policy(policy, tmp_path / "ckpt")
     loaded = load_policy(str(tmp_path / "ckpt"))
     envs = numberline_envs(2)
-    prompts = policy.prompts(envs.frame_histories(), NumberLineInterface().instruction())
+    prompts = policy.prompts(envs.frame_histories(), envs.instructions())
     policy.model.eval()
     expected = policy.sample(prompts, 1.0, 6, greedy=True)
-    got = loaded.sample(loaded.prompts(envs.frame_histories(), NumberLineInterface().instruction()), 1.0, 6, greedy=True)
+    got = loaded.sample(loaded.prompts(envs.frame_histories(), envs.instructions()), 1.0, 6, greedy=True)
     assert torch.equal(expected.token_ids, got.token_ids)
     torch.testing.assert_close(expected.values, got.values)
 

@@ -50,7 +50,7 @@ gym.register("vldac-test/Counter-v0", entry_point=CounterEnv)
 class CounterInterface(LanguageInterface):
     action_names = ["wait", "finish"]
 
-    def instruction(self) -> str:
+    def instruction(self, info: dict) -> str:
         return "count"
 
     def thoughts(self, info: dict) -> str:
@@ -64,7 +64,7 @@ class ScriptedPolicy:
         self.answers = iter(answers_per_call)
         self.value_calls: list[list[int]] = []
 
-    def prompts(self, histories, instruction):
+    def prompts(self, histories, instructions):
         return [int(frames[-1][0, 0, 0]) for frames in histories]
 
     def sample(self, prompts, temperature, max_new_tokens, greedy=False):

@@ -46,14 +46,14 @@ def evaluate(
         env_kwargs=env_kwargs,
     )
     stats = EpisodeStats()
-    instruction = interface.instruction()
     steps = 0
     with tqdm(total=episodes, desc=f"eval {env_id}", unit="ep", disable=not progress) as bar:
         while any(envs.active):
             active = [i for i, on in enumerate(envs.active) if on]
-            histories = envs.frame_histories()
+            histories, texts = envs.frame_histories(), envs.instructions()
             samples = policy.sample(
-                policy.prompts([histories[i] for i in active], instruction), temperature, max_new_tokens, greedy=greedy
+                policy.prompts([histories[i] for i in active], [texts[i] for i in active]),
+                temperature, max_new_tokens, greedy=greedy,
             )
             answers: list[str | None] = [None] * envs.num_envs
             for row, index in enumerate(active):

@@ -19,8 +19,9 @@ class LanguageInterface(ABC):
     action_names: list[str]
 
     @abstractmethod
-    def instruction(self) -> str:
-        """The task text shown at every step (state-dependent numbers appear only in frames)."""
+    def instruction(self, info: dict) -> str:
+        """The text shown with the frames at a step whose latest env ``info`` is given (what the
+        world shows only in frames, such as the cards' values, never appears here)."""
 
     @abstractmethod
     def thoughts(self, info: dict) -> str:

@@ -8,7 +8,7 @@ class NumberLineInterface(LanguageInterface):
 
     action_names = ["-", "+"]
 
-    def instruction(self) -> str:
+    def instruction(self, info: dict) -> str:
         """A short task text: it is re-encoded for every environment at every step."""
         return (
             "The image shows a target number and a current number. "

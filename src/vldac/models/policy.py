@@ -141,10 +141,11 @@ class VLMPolicy:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def prompts(self, frame_histories: list[list[np.ndarray]], instruction: str) -> BatchFeature:
-        """Tokenised, left-padded prompts: one chat turn per history of frames (oldest first)."""
+    def prompts(self, frame_histories: list[list[np.ndarray]], instructions: list[str]) -> BatchFeature:
+        """Tokenised, left-padded prompts: one chat turn per history of frames (oldest first) and
+        its instruction text."""
         texts, images = [], []
-        for frames in frame_histories:
+        for frames, instruction in zip(frame_histories, instructions, strict=True):
             messages = build_messages(instruction, len(frames))
             texts.append(self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
             images.append([Image.fromarray(frame) for frame in frames])

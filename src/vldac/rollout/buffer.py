@@ -14,13 +14,15 @@ import torch
 
 @dataclass
 class StepRecord:
-    """One environment step: the observation's frame history, the answer and what followed.
+    """One environment step: the observation (frame history and instruction text), the answer
+    and what followed.
 
     token_ids / logprobs [L_t]: the answer's tokens up to and including the end-of-turn token.
     final_frames: a truncated episode's final observation (for its bootstrap value), else None.
     """
 
     frames: list[np.ndarray]
+    text: str
     token_ids: torch.Tensor
     logprobs: torch.Tensor
     value: float
@@ -29,6 +31,7 @@ class StepRecord:
     truncated: bool
     invalid: bool
     final_frames: list[np.ndarray] | None = None
+    final_text: str | None = None
 
 
 class RolloutBuffer:
@@ -39,21 +42,22 @@ class RolloutBuffer:
         self.num_steps = num_steps
         self.num_envs = num_envs
         self.records: list[list[StepRecord | None]] = [[None] * num_envs for _ in range(num_steps)]
-        self.last_frames: list[list[np.ndarray]] = []
+        self.last_observations: list[tuple[list[np.ndarray], str]] = []
         self.bootstrap_values: dict[tuple[int, int], float] = {}
 
     def add(self, t: int, env_index: int, record: StepRecord) -> None:
         self.records[t][env_index] = record
 
-    def bootstrap_requests(self) -> list[tuple[tuple[int, int], list[np.ndarray]]]:
-        """(t, i) keys whose next value is V of an observation not otherwise scored, with its frames."""
+    def bootstrap_requests(self) -> list[tuple[tuple[int, int], tuple[list[np.ndarray], str]]]:
+        """(t, i) keys whose next value is V of an observation not otherwise scored, with that
+        observation (frames, text)."""
         requests = []
         for t, row in enumerate(self.records):
             for i, record in enumerate(row):
                 if record.truncated:
-                    requests.append(((t, i), record.final_frames))
+                    requests.append(((t, i), (record.final_frames, record.final_text)))
                 elif t == self.num_steps - 1 and not record.terminated:
-                    requests.append(((t, i), self.last_frames[i]))
+                    requests.append(((t, i), self.last_observations[i]))
         return requests
 
     def set_bootstrap_values(self, keys: list[tuple[int, int]], values: list[float]) -> None:

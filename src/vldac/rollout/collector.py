@@ -81,6 +81,7 @@ class LockstepEnvs:
         self.seeds = [0] * num_envs
         self.episode_returns = [0.0] * num_envs
         self.episode_lengths = [0] * num_envs
+        self.infos: list[dict] = [{} for _ in range(num_envs)]
         for index in range(num_envs):
             self._reset(index)
 
@@ -94,7 +95,7 @@ class LockstepEnvs:
             self.active[index] = False
             return
         try:
-            frame, _ = self.envs[index].reset(seed=seed)
+            frame, info = self.envs[index].reset(seed=seed)
         except Exception as error:
             raise WorldCrashed(
                 f"World {self.env_id} crashed on reset(seed={seed}): {error!r}; "
@@ -104,6 +105,11 @@ class LockstepEnvs:
         self.episode_returns[index] = 0.0
         self.episode_lengths[index] = 0
         self.history.reset(index, frame)
+        self.infos[index] = info
+
+    def instructions(self) -> list[str]:
+        """Each env's instruction text for its current observation (empty for a stopped env)."""
+        return [self.interface.instruction(self.infos[i]) if self.active[i] else "" for i in range(self.num_envs)]
 
     def frame_histories(self) -> list[list[np.ndarray]]:
         """Each env's frames, oldest first (empty for a stopped env)."""
@@ -113,8 +119,9 @@ class LockstepEnvs:
         """Act on one answer per env (None for a stopped env); finished episodes are recorded
         in ``stats`` and reset.
 
-        Returns one dict per active env (None for a stopped one): reward, terminated, truncated, invalid, and ``final_frames``
-        (the frame history of a truncated episode's final observation, else None).
+        Returns one dict per active env (None for a stopped one): reward, terminated, truncated,
+        invalid, and ``final_frames`` / ``final_text`` (a truncated episode's final observation,
+        else None).
         """
         results = []
         for index, (env, text) in enumerate(zip(self.envs, answers, strict=True)):
@@ -136,16 +143,18 @@ class LockstepEnvs:
                     ) from error
                 success = bool(info["success"])
                 self.history.push(index, frame)
+                self.infos[index] = info
             self.episode_returns[index] += float(reward)
             self.episode_lengths[index] += 1
             if not terminated and self.episode_lengths[index] >= self.limits[index]:
                 truncated = True
             if invalid and not terminated:
                 self.history.push(index, self.history.frames(index)[-1])
-            final_frames = self.history.frames(index) if truncated and not terminated else None
+            final = truncated and not terminated
             results.append(
                 dict(reward=float(reward), terminated=bool(terminated), truncated=bool(truncated) and not terminated,
-                     invalid=invalid, final_frames=final_frames)
+                     invalid=invalid, final_frames=self.history.frames(index) if final else None,
+                     final_text=self.interface.instruction(self.infos[index]) if final else None)
             )
             if terminated or truncated:
                 stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index])
@@ -173,24 +182,24 @@ def collect_rollout(
 ) -> tuple[RolloutBuffer, EpisodeStats, dict[str, float]]:
     """Step all envs ``num_steps`` times with sampled answers; returns the buffer, the finished
     episodes and timing figures (generation seconds, generated tokens)."""
-    instruction = envs.interface.instruction()
     buffer = RolloutBuffer(num_steps, envs.num_envs)
     stats = EpisodeStats()
     generated_tokens, generation_seconds = 0, 0.0
     for t in range(num_steps):
-        histories = envs.frame_histories()
+        histories, texts = envs.frame_histories(), envs.instructions()
         started = time.perf_counter()
-        samples = policy.sample(policy.prompts(histories, instruction), settings.temperature, settings.max_new_tokens)
+        samples = policy.sample(policy.prompts(histories, texts), settings.temperature, settings.max_new_tokens)
         generation_seconds += time.perf_counter() - started
         generated_tokens += int(samples.token_mask.sum())
-        texts = [text if not cut else "" for text, cut in zip(samples.texts, samples.cut_off.tolist())]
-        results = envs.step(texts, stats)
+        answers = [text if not cut else "" for text, cut in zip(samples.texts, samples.cut_off.tolist())]
+        results = envs.step(answers, stats)
         for index, result in enumerate(results):
             buffer.add(
                 t,
                 index,
                 StepRecord(
                     frames=histories[index],
+                    text=texts[index],
                     token_ids=samples.token_ids[index][samples.token_mask[index]].cpu(),
                     logprobs=samples.token_logprobs[index][samples.token_mask[index]].cpu(),
                     value=float(samples.values[index]),
@@ -199,12 +208,14 @@ def collect_rollout(
                     truncated=result["truncated"],
                     invalid=result["invalid"],
                     final_frames=result["final_frames"],
+                    final_text=result["final_text"],
                 ),
             )
-    buffer.last_frames = envs.frame_histories()
-    bootstrap_frames = buffer.bootstrap_requests()
-    if bootstrap_frames:
-        values = policy.prompt_values(policy.prompts([frames for _, frames in bootstrap_frames], instruction))
-        buffer.set_bootstrap_values([key for key, _ in bootstrap_frames], values.tolist())
+    buffer.last_observations = list(zip(envs.frame_histories(), envs.instructions()))
+    requests = buffer.bootstrap_requests()
+    if requests:
+        observations = [observation for _, observation in requests]
+        values = policy.prompt_values(policy.prompts([o[0] for o in observations], [o[1] for o in observations]))
+        buffer.set_bootstrap_values([key for key, _ in requests], values.tolist())
     timing = {"generation_seconds": generation_seconds, "generated_tokens": float(generated_tokens)}
     return buffer, stats, timing

@@ -38,6 +38,7 @@ TRAINING_SEED_LIMIT = 1_000_000
 @dataclass
 class Demonstration:
     frames: list[np.ndarray]
+    text: str
     answer: str
 
 
@@ -63,7 +64,9 @@ def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> l
             written = action
             if tuple(interface.state_key(info)) in mistaken and rng.random() < config.mistakes.probability:
                 written = wrong_action(action, len(interface.action_names))
-            demonstrations.append(Demonstration(history.frames(0), interface.demonstration(info, written)))
+            demonstrations.append(
+                Demonstration(history.frames(0), interface.instruction(info), interface.demonstration(info, written))
+            )
             frame, _, terminated, truncated, info = env.step(action)
             history.push(0, frame)
             done = terminated or truncated
@@ -72,8 +75,9 @@ def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> l
 
 
 def tokenizer_corpus(interface: LanguageInterface, demonstrations: list[Demonstration]) -> list[str]:
-    """Texts the built-in model's tokenizer is trained on: the chat roles, instruction and answers."""
-    return ["user", "assistant", interface.instruction()] + [d.answer for d in demonstrations]
+    """Texts the built-in model's tokenizer is trained on: the chat roles, instructions and answers."""
+    instructions = list(dict.fromkeys(d.text for d in demonstrations))
+    return ["user", "assistant", *instructions] + [d.answer for d in demonstrations]
 
 
 def answer_tokens(policy: VLMPolicy, answers: list[str]) -> list[torch.Tensor]:
@@ -102,7 +106,6 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     policy = VLMPolicy(model, processor, ValueHead(model.config.get_text_config().hidden_size, []))
     tokens = answer_tokens(policy, [d.answer for d in demonstrations])
 
-    instruction = interface.instruction()
     steps_per_epoch = math.ceil(len(demonstrations) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
@@ -114,7 +117,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     with tqdm(total=total_steps, desc="sft", unit="step", disable=not progress, file=sys.stderr) as bar:
         for _ in range(config.epochs):
             for batch in np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch):
-                prompts = policy.prompts([demonstrations[i].frames for i in batch], instruction)
+                prompts = policy.prompts([demonstrations[i].frames for i in batch], [demonstrations[i].text for i in batch])
                 token_ids, token_mask, _ = pad_answers([tokens[i] for i in batch], None, policy.pad_id)
                 logprobs, _ = policy.score(prompts, token_ids, token_mask, temperature=1.0)
                 loss = -(logprobs * token_mask).sum() / token_mask.sum()

@@ -166,7 +166,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         losses = ppo_update(
             policy, optimizer, policy_parameters,
             UpdateBatch(records, flat_advantages, returns.reshape(-1)),
-            interface.instruction(), config.algorithm, config.generation.temperature, value_only, minibatch_rng,
+            config.algorithm, config.generation.temperature, value_only, minibatch_rng,
         )
         lr = schedule.get_last_lr()[0]
         schedule.step()

@@ -41,7 +41,6 @@ def ppo_update(
     optimizer: torch.optim.Optimizer,
     policy_parameters: list[torch.nn.Parameter],
     batch: UpdateBatch,
-    instruction: str,
     settings: AlgorithmSettings,
     temperature: float,
     value_only: bool,
@@ -63,7 +62,7 @@ def ppo_update(
     count = 0
     for epoch in range(settings.ppo_epochs):
         for step, rows in enumerate(minibatches(len(records), settings.minibatch_size, rng)):
-            prompts = policy.prompts([records[i].frames for i in rows], instruction)
+            prompts = policy.prompts([records[i].frames for i in rows], [records[i].text for i in rows])
             length = int(token_mask[rows].sum(1).max())
             ids, mask, old = token_ids[rows, :length], token_mask[rows, :length], old_logprobs[rows, :length]
             policy.model.train()
