@@ -100,3 +100,9 @@ def test_bad_config_key_is_one_sentence_and_exit_2(tmp_path):
 def test_missing_model_path_is_one_sentence(tmp_path):
     result = vldac("eval", str(tmp_path / "nothing"), "--env", "vldac/NumberLine-v0", cwd=tmp_path, check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_eval_expert_plays_the_scripted_expert_on_the_seeds(tmp_path):
+    result = vldac("eval", "expert", "--env", "vldac/NumberLine-v0", "--episodes", "20", cwd=tmp_path)
+    metrics = json.loads(result.stdout)
+    assert metrics["episodes"] == 20 and metrics["success_rate"] == 1.0 and metrics["policy"] == "expert"

@@ -38,11 +38,15 @@ def _sft(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from vldac.evaluate import EVAL_SEED_START, evaluate
+    from vldac.evaluate import EVAL_SEED_START, evaluate, evaluate_expert
     from vldac.models.loading import load_policy, read_world_settings
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
+    if args.model == "expert":
+        env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+        print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, env_kwargs), separators=(",", ":")))
+        return
     world = read_world_settings(args.model)
     if args.env_kwargs:
         try:
@@ -88,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     sft.set_defaults(run=_sft)
 
     evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint; prints one JSON line")
-    evaluate.add_argument("model", help="checkpoint or model folder, or builtin:<name>")
+    evaluate.add_argument("model", help="checkpoint or model folder, builtin:<name>, or 'expert' (the scripted expert)")
     evaluate.add_argument("--env", required=True, help="world id, e.g. vldac/NumberLine-v0")
     evaluate.add_argument("--episodes", type=int, default=200)
     evaluate.add_argument("--seed", type=int, default=1_000_000, help="episodes use seeds S..S+N-1")

@@ -1,12 +1,15 @@
-"""Evaluation: episodes on seeds S..S+N-1, environments batched, greedy by default."""
+"""Evaluation: episodes on seeds S..S+N-1, environments batched, greedy by default; the
+scripted expert on the same seeds for comparison."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
+import vldac.envs
 from vldac.agents import interface_for
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs
@@ -63,15 +66,43 @@ def evaluate(
             steps += len(active)
             bar.update(len(stats.returns) - finished)
     envs.close()
+    return {**summarize(stats), "invalid_rate": envs.invalid_steps / max(steps, 1), "env_id": env_id, "seed": seed,
+            "greedy": greedy}
+
+
+def evaluate_expert(
+    env_id: str, episodes: int, seed: int = EVAL_SEED_START, env_kwargs: dict | None = None
+) -> dict[str, float | int]:
+    """The world's scripted expert on the same seeds: the upper bound a trained model is held to."""
+    expert = vldac.envs.expert_for(env_id)
+    env = gym.make(env_id, **(env_kwargs or {}))
+    stats = EpisodeStats()
+    for episode_seed in range(seed, seed + episodes):
+        _, info = env.reset(seed=episode_seed)
+        episode_return, length, done = 0.0, 0, False
+        while not done:
+            _, reward, terminated, truncated, info = env.step(expert(info))
+            episode_return += float(reward)
+            length += 1
+            done = terminated or truncated
+        stats.add(episode_return, length, bool(info["success"]), episode_seed)
+    env.close()
+    return {**summarize(stats), "invalid_rate": 0.0, "env_id": env_id, "seed": seed, "policy": "expert"}
+
+
+def _stderr(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def summarize(stats: EpisodeStats) -> dict[str, float | int]:
+    """Success rate and mean return with their standard errors, mean length, episode count."""
     successes = np.array(stats.successes, dtype=float)
+    returns = np.array(stats.returns, dtype=float)
     return {
         "success_rate": float(successes.mean()),
-        "success_stderr": float(successes.std(ddof=1) / np.sqrt(len(successes))) if len(successes) > 1 else 0.0,
-        "mean_return": float(np.mean(stats.returns)),
+        "success_stderr": _stderr(successes),
+        "mean_return": float(returns.mean()),
+        "return_stderr": _stderr(returns),
         "mean_length": float(np.mean(stats.lengths)),
         "episodes": len(stats.returns),
-        "invalid_rate": envs.invalid_steps / max(steps, 1),
-        "env_id": env_id,
-        "seed": seed,
-        "greedy": greedy,
     }

@@ -29,7 +29,7 @@ class EZPointsEnv(FormulaCardsEnv):
     target = TARGET
     max_formula_length = 5
     formula_centre, formula_size = 0.13, 0.20
-    card_boxes = ((0.06, 0.29, 0.47, 0.95), (0.53, 0.29, 0.94, 0.95))
+    card_boxes = ((0.06, 0.28, 0.47, 0.94), (0.53, 0.28, 0.94, 0.94))
 
     def __init__(self, frame_size: int = 300, max_steps: int = 10, render_mode: str | None = None):
         super().__init__(frame_size, max_steps, render_mode)

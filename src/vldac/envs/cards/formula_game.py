@@ -33,8 +33,9 @@ NUMBERS = [str(n) for n in range(1, 11)]
 SUCCESS_REWARD, PENALTY = 10.0, -1.0
 
 # Layout as fractions of the frame size: the formula is written centred in a band at the
-# top, at most FORMULA_WIDTH wide; each card is jittered by up to CARD_JITTER per axis.
-FORMULA_WIDTH, CARD_JITTER = 0.92, 0.02
+# top, at most FORMULA_WIDTH wide; each card is jittered by up to CARD_JITTER per axis (on
+# top of the style's offset of up to 0.04), so cards 0.06 from the edges stay in the frame.
+FORMULA_WIDTH, CARD_JITTER = 0.92, 0.01
 # Light card faces (channels in this range) keep the red and black ranks readable.
 FACE_CHANNELS = (232, 255)
 

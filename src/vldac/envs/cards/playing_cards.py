@@ -19,8 +19,8 @@ FACE_LABELS = {1: "A", 11: "J", 12: "Q", 13: "K"}
 
 # Layout as fractions of the card's height: the rank's centre and largest glyph height,
 # the suit's centre and size. The rank is also kept within RANK_WIDTH of the card's width.
-RANK_CENTRE, RANK_HEIGHT, RANK_WIDTH = 0.40, 0.52, 0.86
-SUIT_CENTRE, SUIT_SIZE = 0.80, 0.24
+RANK_CENTRE, RANK_HEIGHT, RANK_WIDTH = 0.39, 0.50, 0.86
+SUIT_CENTRE, SUIT_SIZE = 0.81, 0.22
 
 
 def rank_label(rank: int) -> str:
@@ -46,12 +46,14 @@ def draw_card(
     colour = RED if SUIT_NAMES[suit] in ("hearts", "diamonds") else BLACK
     label = rank_label(rank)
     size = _rank_font_size(label, RANK_WIDTH * width, RANK_HEIGHT * height)
-    draw.text(
-        (left + width / 2, top + RANK_CENTRE * height),
+    font = render.font(size)
+    ink_left, ink_top, ink_right, ink_bottom = font.getbbox(label, anchor="ls")
+    draw.text(  # the ink's box centred on the rank's centre
+        (left + width / 2 - (ink_left + ink_right) / 2, top + RANK_CENTRE * height - (ink_top + ink_bottom) / 2),
         label,
         fill=colour,
-        font=render.font(size),
-        anchor="mm",
+        font=font,
+        anchor="ls",
         stroke_width=max(1, size // 24),
         stroke_fill=colour,
     )

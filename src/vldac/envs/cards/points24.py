@@ -28,12 +28,12 @@ class Points24Env(FormulaCardsEnv):
     operators = OPERATORS
     target = TARGET
     max_formula_length = 20
-    formula_centre, formula_size = 0.11, 0.17
+    formula_centre, formula_size = 0.10, 0.15
     card_boxes = (
-        (0.07, 0.22, 0.47, 0.59),
-        (0.53, 0.22, 0.93, 0.59),
-        (0.07, 0.61, 0.47, 0.98),
-        (0.53, 0.61, 0.93, 0.98),
+        (0.07, 0.20, 0.47, 0.56),
+        (0.53, 0.20, 0.93, 0.56),
+        (0.07, 0.59, 0.47, 0.94),
+        (0.53, 0.59, 0.93, 0.94),
     )
 
     def __init__(self, frame_size: int = 300, max_steps: int = 30, render_mode: str | None = None):
