@@ -4,11 +4,15 @@ Depends on the Python standard library only.
 """
 
 from vldac.agents.base import FrameHistory, LanguageInterface, build_messages
+from vldac.agents.ezpoints import EZPointsInterface
 from vldac.agents.numberline import NumberLineInterface
 from vldac.agents.parsing import ParsedAnswer, format_answer, parse_answer
+from vldac.agents.points24 import Points24Interface
 
 INTERFACES: dict[str, type[LanguageInterface]] = {
     "vldac/NumberLine-v0": NumberLineInterface,
+    "vldac/EZPoints-v0": EZPointsInterface,
+    "vldac/Points24-v0": Points24Interface,
 }
 
 
@@ -22,10 +26,12 @@ def interface_for(env_id: str) -> LanguageInterface:
 
 __all__ = [
     "INTERFACES",
+    "EZPointsInterface",
     "FrameHistory",
     "LanguageInterface",
     "NumberLineInterface",
     "ParsedAnswer",
+    "Points24Interface",
     "build_messages",
     "format_answer",
     "interface_for",

@@ -41,6 +41,19 @@ def register_worlds() -> None:
         'Move the current number (0..5) to the target with "-" and "+"; both are read from the frame.',
         expert="vldac.envs.cards.numberline:expert_action",
     )
+    register_world(
+        "vldac/EZPoints-v0",
+        "vldac.envs.cards.ezpoints:EZPointsEnv",
+        'Two cards (J, Q, K count 10): write a formula worth 12 with "+" and "*" using both values once, then "=".',
+        expert="vldac.envs.cards.ezpoints:expert_action",
+    )
+    register_world(
+        "vldac/Points24-v0",
+        "vldac.envs.cards.points24:Points24Env",
+        "Four cards (A counts 1; J, Q, K count 10): write a formula worth 24 with + - * / and brackets "
+        'using all four values once, then "=".',
+        expert="vldac.envs.cards.points24:expert_action",
+    )
 
 
 def list_worlds() -> list[tuple[str, str]]:

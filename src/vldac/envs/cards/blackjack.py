@@ -47,6 +47,7 @@ ROW_WIDTH, CARD_WIDTH, CARD_ASPECT, CARD_GAP, CARD_JITTER = 0.9, 0.25, 0.714, 0.
 # backs are dark blue, red or green with a light pattern.
 FACE_CHANNELS = (232, 255)
 BACK_COLOURS = ((30, 50, 140), (140, 25, 35), (20, 100, 50))
+BACK_PATTERN = (235, 235, 235)
 
 
 def card_probability(value: int) -> Fraction:
@@ -307,29 +308,15 @@ def _score(ranks: list[int]) -> int:
 
 
 def _draw_card_back(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour: render.Colour) -> None:
-    """A face-down card: a dark rounded rectangle with a light inner border and diagonal lines."""
+    """A face-down card: a dark rounded rectangle with a light inner border and a light diamond."""
     left, top, right, bottom = box
-    width = right - left
+    width, height = right - left, bottom - top
+    line = max(1, width // 30)
     draw.rounded_rectangle(
         box, radius=max(2, round(0.12 * width)), fill=colour, outline=playing_cards.OUTLINE, width=max(1, width // 40)
     )
     inset = max(2, round(0.12 * width))
-    light = (235, 235, 235)
-    inner = (left + inset, top + inset, right - inset, bottom - inset)
-    draw.rectangle(inner, outline=light, width=max(1, width // 30))
-    spacing = max(3, width // 5)
-    for offset in range(-(bottom - top), right - left, spacing):
-        start = (inner[0] + offset, inner[1])
-        end = (inner[0] + offset + (inner[3] - inner[1]), inner[3])
-        draw.line(_clip_line(start, end, inner), fill=light, width=max(1, width // 40))
-
-
-def _clip_line(start, end, box) -> list[tuple[float, float]]:
-    """The 45-degree segment start-end (going down-right) clipped to box."""
-    (x0, y0), (x1, y1) = start, end
-    left, top, right, bottom = box
-    if x0 < left:
-        y0, x0 = y0 + left - x0, left
-    if x1 > right:
-        y1, x1 = y1 - (x1 - right), right
-    return [(x0, y0), (x1, y1)] if x0 <= x1 else [(x0, y0), (x0, y0)]
+    draw.rectangle((left + inset, top + inset, right - inset, bottom - inset), outline=BACK_PATTERN, width=line)
+    x, y, half_width, half_height = (left + right) / 2, (top + bottom) / 2, 0.25 * width, 0.25 * height
+    diamond = [(x, y - half_height), (x + half_width, y), (x, y + half_height), (x - half_width, y)]
+    draw.polygon(diamond, outline=BACK_PATTERN, width=line)
