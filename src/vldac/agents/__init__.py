@@ -4,6 +4,7 @@ Depends on the Python standard library only.
 """
 
 from vldac.agents.base import FrameHistory, LanguageInterface, build_messages
+from vldac.agents.blackjack import BlackjackInterface
 from vldac.agents.ezpoints import EZPointsInterface
 from vldac.agents.numberline import NumberLineInterface
 from vldac.agents.parsing import ParsedAnswer, format_answer, parse_answer
@@ -13,6 +14,7 @@ INTERFACES: dict[str, type[LanguageInterface]] = {
     "vldac/NumberLine-v0": NumberLineInterface,
     "vldac/EZPoints-v0": EZPointsInterface,
     "vldac/Points24-v0": Points24Interface,
+    "vldac/Blackjack-v0": BlackjackInterface,
 }
 
 
@@ -26,6 +28,7 @@ def interface_for(env_id: str) -> LanguageInterface:
 
 __all__ = [
     "INTERFACES",
+    "BlackjackInterface",
     "EZPointsInterface",
     "FrameHistory",
     "LanguageInterface",

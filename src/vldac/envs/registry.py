@@ -54,6 +54,13 @@ def register_worlds() -> None:
         'using all four values once, then "=".',
         expert="vldac.envs.cards.points24:expert_action",
     )
+    register_world(
+        "vldac/Blackjack-v0",
+        "vldac.envs.cards.blackjack:BlackjackEnv",
+        'Blackjack against the dealer (infinite deck, dealer stands on 17): "stand" or "hit", '
+        "reading the dealer's up-card and your cards from the frame.",
+        expert="vldac.envs.cards.blackjack:expert_action",
+    )
 
 
 def list_worlds() -> list[tuple[str, str]]:

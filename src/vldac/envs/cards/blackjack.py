@@ -7,11 +7,13 @@ then the player two. "hit" deals the player a card: over 21 is a bust, reward -1
 episode terminates. "stand" ends the hand: the dealer draws while its best total is under
 17 (so it stands on soft 17), then reward +1 (win: dealer busts or ends lower), 0 (equal
 totals) or -1 (dealer higher); the episode terminates. No bonus for a natural. success is
-a won hand. `max_steps` truncates only as a safety limit (it takes ten hits without a bust).
+a won hand. `max_steps` truncates only as a safety limit (with the default of 10 it takes
+ten hits without a bust).
 
 The game draws its cards from self.np_random and nothing else, so the hands of a seed do
-not depend on the frame size; the look of the frame (style, suits, card jitter) comes from
-a second generator seeded from it at reset.
+not depend on the frame size; the look of the frame (style, suits, card jitter, card back)
+comes from a second generator seeded from it at reset. Card images are cached by rank,
+suit and size, since text is the slow part of drawing a frame.
 
 The expert is the optimal policy for these rules, computed exactly with fractions by
 dynamic programming over the infinite deck (`hit_and_stand_values`).
@@ -27,7 +29,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 from gymnasium import spaces
-from PIL import ImageDraw
+from PIL import Image, ImageDraw
 
 from vldac.envs.cards import playing_cards, render
 
@@ -43,9 +45,8 @@ DEALER_ROW = (0.09, 0.11, 0.35)
 PLAYER_ROW = (0.56, 0.585, 0.35)
 LABEL_SIZE = 0.06
 ROW_WIDTH, CARD_WIDTH, CARD_ASPECT, CARD_GAP, CARD_JITTER = 0.9, 0.25, 0.714, 0.1, 0.01
-# Light card faces (channels in this range) keep the red and black ranks readable; card
-# backs are dark blue, red or green with a light pattern.
-FACE_CHANNELS = (232, 255)
+# Card faces are white (playing_cards' default); backs are dark blue, red or green with a
+# light pattern.
 BACK_COLOURS = ((30, 50, 140), (140, 25, 35), (20, 100, 50))
 BACK_PATTERN = (235, 235, 235)
 
@@ -72,8 +73,8 @@ def hand_value(ranks: Iterable[int]) -> tuple[int, bool]:
 
 @functools.cache
 def dealer_finals(total: int, usable_ace: bool) -> dict[int, Fraction]:
-    """Exact distribution of the dealer's final total (17..21, or 0 for a bust) from a
-    dealer hand with best total `total`: it draws while under 17."""
+    """Exact distribution of the dealer's final total (17..21, or 0 for a bust, as in
+    gymnasium's score) from a dealer hand with best total `total`: it draws while under 17."""
     if total > 21:
         return {0: Fraction(1)}
     if total >= DEALER_STANDS_AT:
@@ -161,7 +162,7 @@ def policy_outcome(hit_chance: Callable[[int, bool, int], float | Fraction]) -> 
 
 @functools.cache
 def _optimal_outcome() -> tuple[Fraction, Fraction]:
-    return policy_outcome(lambda total, usable_ace, up_value: optimal_action(total, usable_ace, up_value))
+    return policy_outcome(optimal_action)
 
 
 def optimal_value() -> float:
@@ -205,12 +206,11 @@ class BlackjackEnv(gymnasium.Env):
         self.steps = 0
         self.outcome: str | None = None
         self.episode_over = False
-        looks = np.random.default_rng(int(self.np_random.integers(2**63)))
-        self._looks = looks
-        self.style = render.sample_style(looks, self.frame_size)
-        self.card_face = tuple(int(c) for c in looks.integers(FACE_CHANNELS[0], FACE_CHANNELS[1] + 1, 3))
-        self.card_back = BACK_COLOURS[int(looks.integers(len(BACK_COLOURS)))]
+        self._looks = np.random.default_rng(int(self.np_random.integers(2**63)))
+        self.style = render.sample_style(self._looks, self.frame_size)
+        self.card_back = int(self._looks.integers(len(BACK_COLOURS)))
         self._card_looks: dict[str, list[tuple[int, int, int]]] = {"dealer": [], "player": []}
+        self._backdrop = self._draw_backdrop()
         self.frame = self._draw()
         return self.frame, self._info()
 
@@ -258,47 +258,48 @@ class BlackjackEnv(gymnasium.Env):
             "steps": self.steps,
         }
 
-    def _draw(self) -> np.ndarray:
-        """The dealer's row above the player's: a small label and the cards of each."""
+    def _draw_backdrop(self) -> Image.Image:
+        """The episode's canvas with the row labels: what stays fixed from reset to the end."""
         size = self.frame_size
         image = render.new_canvas(size, self.style)
         draw = ImageDraw.Draw(image)
-        dealer_shown = self.dealer if self.outcome is not None else self.dealer[:1]
-        hidden = len(self.dealer) - len(dealer_shown)
-        for label, name, cards, face_down, (baseline, top, height) in (
-            ("Dealer", "dealer", dealer_shown, hidden, DEALER_ROW),
-            ("Player", "player", self.player, 0, PLAYER_ROW),
-        ):
+        for label, (baseline, _, _) in (("Dealer", DEALER_ROW), ("Player", PLAYER_ROW)):
             render.draw_text(draw, self.style, ((1 - ROW_WIDTH) / 2 * size, baseline * size), label, LABEL_SIZE * size)
-            self._draw_row(draw, name, cards, face_down, top * size, height * size)
+        return image
+
+    def _draw(self) -> np.ndarray:
+        """The dealer's cards (the up-card and a back while playing) above the player's."""
+        image = self._backdrop.copy()
+        dealer_shown = self.dealer if self.outcome is not None else self.dealer[:1]
+        self._draw_row(image, "dealer", dealer_shown, len(self.dealer) - len(dealer_shown), DEALER_ROW)
+        self._draw_row(image, "player", self.player, 0, PLAYER_ROW)
         return render.finish(image, self.style)
 
     def _draw_row(
-        self, draw: ImageDraw.ImageDraw, name: str, ranks: list[int], face_down: int, top: float, height: float
+        self, image: Image.Image, name: str, ranks: list[int], face_down: int, row: tuple[float, float, float]
     ) -> None:
-        """Face-up cards `ranks` then `face_down` backs, centred side by side in a band
-        `height` tall from `top`; cards shrink (keeping their shape) to fit the row."""
+        """Face-up cards `ranks` then `face_down` backs, centred side by side in the row's
+        band; cards shrink (keeping their shape) to fit the row's width."""
         size = self.frame_size
+        _, top, height = (fraction * size for fraction in row)
         count = len(ranks) + face_down
-        width = min(CARD_WIDTH * size, ROW_WIDTH * size / (count + CARD_GAP * (count - 1)), CARD_ASPECT * height)
-        card_height = width / CARD_ASPECT
+        width = min(CARD_WIDTH * size, ROW_WIDTH * size / (count + CARD_GAP * (count - 1)))
+        card_size = (max(1, round(width)), max(1, round(width / CARD_ASPECT)))
         step = width * (1 + CARD_GAP)
         left = (size - (count - 1) * step - width) / 2 + self.style.offset[0]
-        upper = top + (height - card_height) / 2 + self.style.offset[1]
+        upper = top + (height - width / CARD_ASPECT) / 2 + self.style.offset[1]
         looks = self._card_looks[name]
         jitter = round(CARD_JITTER * size)
         while len(looks) < count:
             suit = int(self._looks.integers(4))
             dx, dy = (int(d) for d in self._looks.integers(-jitter, jitter + 1, 2))
             looks.append((suit, dx, dy))
-        for index in range(count):
-            suit, dx, dy = looks[index]
-            x, y = left + index * step + dx, upper + dy
-            box = (round(x), round(y), round(x + width), round(y + card_height))
+        for index, (suit, dx, dy) in enumerate(looks[:count]):
             if index < len(ranks):
-                playing_cards.draw_card(draw, box, ranks[index], suit, face=self.card_face)
+                card = _card_face(ranks[index], suit, card_size)
             else:
-                _draw_card_back(draw, box, self.card_back)
+                card = _card_back(self.card_back, card_size)
+            image.paste(card, (round(left + index * step) + dx, round(upper) + dy), card)
 
 
 def _score(ranks: list[int]) -> int:
@@ -307,16 +308,34 @@ def _score(ranks: list[int]) -> int:
     return 0 if total > 21 else total
 
 
-def _draw_card_back(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour: render.Colour) -> None:
-    """A face-down card: a dark rounded rectangle with a light inner border and a light diamond."""
-    left, top, right, bottom = box
-    width, height = right - left, bottom - top
+@functools.lru_cache(maxsize=4096)
+def _card_face(rank: int, suit: int, card_size: tuple[int, int]) -> Image.Image:
+    """An RGBA image of a face-up card, transparent outside its rounded corners (cached:
+    text is the slow part of drawing a frame)."""
+    image = Image.new("RGBA", card_size, (0, 0, 0, 0))
+    playing_cards.draw_card(ImageDraw.Draw(image), (0, 0, card_size[0] - 1, card_size[1] - 1), rank, suit)
+    return image
+
+
+@functools.lru_cache(maxsize=256)
+def _card_back(colour: int, card_size: tuple[int, int]) -> Image.Image:
+    """An RGBA image of a face-down card in BACK_COLOURS[colour]: a dark rounded rectangle
+    with a light inner border and a light diamond."""
+    image = Image.new("RGBA", card_size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    width, height = card_size
+    right, bottom = width - 1, height - 1
     line = max(1, width // 30)
     draw.rounded_rectangle(
-        box, radius=max(2, round(0.12 * width)), fill=colour, outline=playing_cards.OUTLINE, width=max(1, width // 40)
+        (0, 0, right, bottom),
+        radius=max(2, round(0.12 * width)),
+        fill=BACK_COLOURS[colour],
+        outline=playing_cards.OUTLINE,
+        width=max(1, width // 40),
     )
     inset = max(2, round(0.12 * width))
-    draw.rectangle((left + inset, top + inset, right - inset, bottom - inset), outline=BACK_PATTERN, width=line)
-    x, y, half_width, half_height = (left + right) / 2, (top + bottom) / 2, 0.25 * width, 0.25 * height
+    draw.rectangle((inset, inset, right - inset, bottom - inset), outline=BACK_PATTERN, width=line)
+    x, y, half_width, half_height = right / 2, bottom / 2, 0.25 * width, 0.25 * height
     diamond = [(x, y - half_height), (x + half_width, y), (x, y + half_height), (x - half_width, y)]
     draw.polygon(diamond, outline=BACK_PATTERN, width=line)
+    return image

@@ -83,8 +83,10 @@ class FormulaCardsEnv(gymnasium.Env):
         self.success = False
         self.style = render.sample_style(self.np_random, self.frame_size)
         jitter = round(CARD_JITTER * self.frame_size)
-        self.card_jitter = [tuple(int(d) for d in pair) for pair in self.np_random.integers(-jitter, jitter + 1, (len(self.cards), 2))]
-        self.card_face = tuple(int(c) for c in self.np_random.integers(FACE_CHANNELS[0], FACE_CHANNELS[1] + 1, 3))
+        shifts = self.np_random.integers(-jitter, jitter + 1, size=(len(self.cards), 2))
+        self.card_shifts = [(int(x), int(y)) for x, y in shifts]
+        low, high = FACE_CHANNELS
+        self.card_face = tuple(int(c) for c in self.np_random.integers(low, high + 1, size=3))
         self.frame = self._draw()
         return self.frame, self._info()
 
@@ -145,12 +147,13 @@ class FormulaCardsEnv(gymnasium.Env):
         image = render.new_canvas(size, self.style)
         draw = ImageDraw.Draw(image)
         dx, dy = self.style.offset
-        for (left, top, right, bottom), (jx, jy), rank, suit in zip(self.card_boxes, self.card_jitter, self.cards, self.suits):
-            box = tuple(round(f * size) + d for f, d in ((left, dx + jx), (top, dy + jy), (right, dx + jx), (bottom, dy + jy)))
-            playing_cards.draw_card(draw, box, rank, suit, face=self.card_face)
+        for box, (jx, jy), rank, suit in zip(self.card_boxes, self.card_shifts, self.cards, self.suits):
+            left, top, right, bottom = (round(f * size) for f in box)
+            x, y = dx + jx, dy + jy
+            playing_cards.draw_card(draw, (left + x, top + y, right + x, bottom + y), rank, suit, face=self.card_face)
         text = "".join(self.formula)
         if text:
-            width_per_pixel = render.font(100).getlength(text) / 100 * self.style.scale
-            text_size = min(self.formula_size * size, FORMULA_WIDTH * size / width_per_pixel)
+            width_per_size = render.font(100).getlength(text) / 100 * self.style.scale  # width / font size
+            text_size = min(self.formula_size * size, FORMULA_WIDTH * size / width_per_size)
             render.draw_text(draw, self.style, (size / 2, self.formula_centre * size), text, text_size, "mm", bold=True)
         return render.finish(image, self.style)

@@ -80,7 +80,8 @@ def _draw_suit(draw: ImageDraw.ImageDraw, centre: tuple[float, float], size: flo
         lobe = 0.52 * half
         for dx in (-lobe, lobe):
             draw.ellipse((x + dx - lobe, y - half, x + dx + lobe, y - half + 2 * lobe), fill=colour)
-        draw.polygon([(x - 2 * lobe, y - half + 1.1 * lobe), (x + 2 * lobe, y - half + 1.1 * lobe), (x, y + half)], fill=colour)
+        shoulder = y - half + 1.1 * lobe
+        draw.polygon([(x - 2 * lobe, shoulder), (x + 2 * lobe, shoulder), (x, y + half)], fill=colour)
     elif suit == "spades":
         lobe = 0.45 * half
         for dx in (-lobe, lobe):
