@@ -3,8 +3,9 @@
 Deal (as the reference): the first card's rank is drawn from 2..13 and its value is
 min(rank, 10). If that value is 2, 3, 4 or 6, the second card is worth 12 / value with
 probability 1/2 and 12 - value otherwise; any other value pairs with 12 - value. So the
-hands are {2,6}, {2,10}, {3,4}, {3,9}, {4,8}, {5,7}, {6,6}. A second card worth 10 is
-drawn as 10, J, Q or K at random; suits are random and the table order is shuffled.
+hands are {2,6}, {2,10}, {3,4}, {3,9}, {4,8}, {5,7}, {6,6}. A card worth 10 is a 10, J, Q
+or K at random (the first keeps its drawn rank); suits are random and the table order is
+shuffled.
 
 Actions: "1".."10", "+", "*", "=" (13). Rules: see `formula_game` (length limit: an action
 taken once the formula holds more than 5 symbols ends the episode with -1; truncated
