@@ -10,7 +10,11 @@ import torch
 from vldac.agents import LanguageInterface
 from vldac.algorithms import gae
 from vldac.models.policy import Samples
-from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout
+from vldac.config import AlgorithmSettings
+from vldac.rollout.collector import (
+    EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_group_episodes, collect_rollout,
+)
+from vldac.train.trainer import group_advantages
 
 
 class CounterEnv(gym.Env):
@@ -75,6 +79,9 @@ class ScriptedPolicy:
             token_mask=torch.ones(n, 2, dtype=torch.bool), values=torch.tensor([10.0 * s + 1 for s in prompts]),
             cut_off=torch.zeros(n, dtype=torch.bool), texts=texts,
         )
+
+    def token_index_at(self, token_ids, char_offset):
+        return 1
 
     def prompt_values(self, prompts):
         self.value_calls.append(list(prompts))
@@ -153,3 +160,36 @@ def test_crashed_world_is_one_clear_error():
     envs = make_envs(num_envs=1, crash_on_step=True)
     with pytest.raises(WorldCrashed, match="crashed on step"):
         envs.step([answer("wait")], EpisodeStats())
+
+
+def test_group_episodes_share_a_seed_and_wait_for_the_last_member():
+    seeds = iter(range(50, 100))
+    envs = LockstepEnvs("vldac-test/Counter-v0", 4, CounterInterface(), 1, -1.0, lambda: next(seeds), {"max_steps": 3},
+                        autoreset=False)
+    # Group 0 = envs 0, 1; group 1 = envs 2, 3. Env 0 finishes at once, env 1 waits to the
+    # time limit, env 2 finishes on its second step, env 3 writes garbage (invalid) twice then finishes.
+    script = [
+        [answer("finish"), answer("wait"), answer("wait"), "garbage"],
+        [answer("wait"), answer("finish"), "garbage"],
+        [answer("wait"), answer("finish")],
+    ]
+    policy = ScriptedPolicy(script)
+    trajectories, stats, _ = collect_group_episodes(envs, policy, RolloutSettings(1.0, 8), group_size=2)
+    assert [len(t) for t in trajectories] == [1, 3, 2, 3]
+    assert envs.seeds[0] == envs.seeds[1] != envs.seeds[2] == envs.seeds[3]
+    assert sorted(stats.lengths) == [1, 2, 3, 3]
+    returns = [sum(r.reward for r in t) for t in trajectories]
+    assert returns == [1.0, 0.0, 1.0, -1.0]
+    records, advantages = group_advantages(trajectories, AlgorithmSettings(name="loop", group_size=2))
+    # Leave-one-out within each group of two: A_i = R_i - R_other.
+    assert advantages.tolist() == [1.0] + [-1.0] * 3 + [2.0] * 2 + [-2.0] * 3
+    assert len(records) == 9
+    _, grpo = group_advantages(trajectories, AlgorithmSettings(name="grpo", group_size=2))
+    assert grpo[0] > 0 and grpo[1] < 0 and grpo[0] == pytest.approx(-grpo[1])
+
+
+def test_records_mark_where_the_action_field_begins():
+    envs = make_envs(num_envs=1)
+    policy = ScriptedPolicy([[answer("wait")], ["no json here"]])
+    buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 8), num_steps=2)
+    assert [r.action_start for r in buffer.flat_records()] == [1, None]

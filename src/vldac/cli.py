@@ -37,6 +37,16 @@ def _sft(args: argparse.Namespace) -> None:
     print(f"Warm start saved to {run_sft(config)}", file=sys.stderr)
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from vldac.config import SweepConfig, load_config, read_recipe
+    from vldac.train.sweep import run_sweep
+
+    config = load_config(SweepConfig, read_recipe(args.spec, ""), args.overrides)
+    sweep_dir = run_sweep(config)
+    print((sweep_dir / "results.md").read_text())
+    print(f"Sweep results in {sweep_dir}", file=sys.stderr)
+
+
 def _eval(args: argparse.Namespace) -> None:
     from vldac.evaluate import EVAL_SEED_START, evaluate, evaluate_expert
     from vldac.models.loading import load_policy, read_world_settings
@@ -90,6 +100,11 @@ def parser() -> argparse.ArgumentParser:
     sft.add_argument("config", nargs="?", help="YAML recipe path or packaged recipe name")
     sft.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
     sft.set_defaults(run=_sft)
+
+    sweep = commands.add_parser("sweep", help="a grid of runs (algorithms x settings x seeds), resumable")
+    sweep.add_argument("spec", help="YAML sweep spec")
+    sweep.add_argument("overrides", nargs="*", help="dotted.key=value overrides of the spec")
+    sweep.set_defaults(run=_sweep)
 
     evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint; prints one JSON line")
     evaluate.add_argument("model", help="checkpoint or model folder, builtin:<name>, or 'expert' (the scripted expert)")

@@ -68,9 +68,19 @@ class GenerationSettings:
 
 @dataclass
 class AlgorithmSettings:
-    """VL-DAC (paper defaults, algorithm.md)."""
+    """The algorithm and its settings (VL-DAC paper defaults, algorithm.md).
+
+    name: "vldac" (token-level PPO, step-level critic), "rl4vlm" (one weighted sequence
+    log-prob per step, thought_weight = its lambda), "loop" (no critic, group_size rollouts
+    of each task, leave-one-out advantages) or "grpo" (group mean/std advantages). The
+    stabilisers are separate switches: value_stop_gradient and value_warmup_updates (for the
+    algorithms with a critic) and kl_coef (all).
+    """
 
     name: str = "vldac"
+    thought_weight: float = 0.35
+    group_size: int = 4
+    value_stop_gradient: bool = True
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_eps: float = 0.1
@@ -146,6 +156,26 @@ class SFTConfig:
     lr: float = 1e-3
     final_lr: float = 1e-5
     threads: int = 0
+
+
+@dataclass
+class SweepConfig:
+    """A grid of training runs (``vldac sweep``): each entry of ``cells`` names an algorithm,
+    ``fixed`` overrides and a ``grid`` of override lists; every combination runs per seed."""
+
+    name: str = "sweep"
+    recipe: str = "numberline_tiny"
+    env_id: str = "vldac/NumberLine-v0"
+    overrides: list[str] = field(default_factory=list)
+    budget_env_steps: int = 6000
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    eval_episodes: int = 200
+    eval_seed: int = 1_000_000
+    output_dir: str = "runs/sweeps"
+    parallel: int = 1
+    threads_per_cell: int = 0
+    devices: list[str] = field(default_factory=list)
 
 
 def _type_name(tp: Any) -> str:

@@ -7,7 +7,7 @@ from vldac.agents.base import FrameHistory, LanguageInterface, build_messages
 from vldac.agents.blackjack import BlackjackInterface
 from vldac.agents.ezpoints import EZPointsInterface
 from vldac.agents.numberline import NumberLineInterface
-from vldac.agents.parsing import ParsedAnswer, format_answer, parse_answer
+from vldac.agents.parsing import ParsedAnswer, action_field_offset, format_answer, parse_answer
 from vldac.agents.points24 import Points24Interface
 
 INTERFACES: dict[str, type[LanguageInterface]] = {
@@ -34,6 +34,7 @@ __all__ = [
     "LanguageInterface",
     "NumberLineInterface",
     "ParsedAnswer",
+    "action_field_offset",
     "Points24Interface",
     "build_messages",
     "format_answer",

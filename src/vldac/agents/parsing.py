@@ -8,6 +8,7 @@ it with ``json``. Model text is never evaluated as code.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 MAX_ANSWER_CHARS = 20_000
@@ -178,3 +179,15 @@ def _double_quoted(body: str) -> str:
             i += 1
     out.append('"')
     return "".join(out)
+
+
+_ACTION_KEY = re.compile(r"""["']action["']\s*:""")
+
+
+def action_field_offset(text: str) -> int | None:
+    """Character offset in ``text`` where the (last) "action" field begins, or None.
+
+    RL4VLM splits an answer there: what comes before is "thoughts", the rest is the action.
+    """
+    matches = list(_ACTION_KEY.finditer(text[:MAX_ANSWER_CHARS]))
+    return matches[-1].start() if matches else None

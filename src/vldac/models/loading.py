@@ -75,7 +75,9 @@ def hidden_size(model) -> int:
     return model.config.get_text_config().hidden_size
 
 
-def build_policy(settings: ModelSettings, device: torch.device | str = "cpu") -> VLMPolicy:
+def build_policy(
+    settings: ModelSettings, device: torch.device | str = "cpu", value_stop_gradient: bool = True
+) -> VLMPolicy:
     """A trainable policy from settings: the base model, LoRA adapters (or full fine-tuning),
     a fresh value head, and the frozen reference (adapters disabled, or a frozen copy)."""
     folder = resolve_model_path(settings.path)
@@ -96,7 +98,7 @@ def build_policy(settings: ModelSettings, device: torch.device | str = "cpu") ->
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     else:
         raise ModelLoadError(f"model.finetune '{settings.finetune}' is not supported; use 'lora' or 'full'.")
-    value_head = ValueHead(hidden_size(model), settings.value_head_hidden).to(device)
+    value_head = ValueHead(hidden_size(model), settings.value_head_hidden, value_stop_gradient).to(device)
     return VLMPolicy(model, processor, value_head, reference_model=reference)
 
 

@@ -172,6 +172,19 @@ class VLMPolicy:
         )
         return Samples(token_ids.clone(), logprobs, token_mask, values, cut_off, texts)
 
+    def token_index_at(self, token_ids: torch.Tensor, char_offset: int) -> int:
+        """Index of the answer token [L] whose decoded text covers character ``char_offset``
+        (binary search over decoded prefixes, which grow with the prefix)."""
+        low, high = 1, len(token_ids)
+        while low < high:
+            middle = (low + high) // 2
+            decoded = self.processor.tokenizer.decode(token_ids[:middle], skip_special_tokens=True)
+            if len(decoded) > char_offset:
+                high = middle
+            else:
+                low = middle + 1
+        return low - 1
+
     def _forward(self, model: PreTrainedModel, prompts: BatchFeature, token_ids: torch.Tensor, token_mask: torch.Tensor):
         prompt_length = prompts["input_ids"].shape[1]
         response_length = token_ids.shape[1]

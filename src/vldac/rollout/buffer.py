@@ -19,6 +19,8 @@ class StepRecord:
 
     token_ids / logprobs [L_t]: the answer's tokens up to and including the end-of-turn token.
     final_frames: a truncated episode's final observation (for its bootstrap value), else None.
+    action_start: index of the first token of the answer's "action" field (None: no such field).
+    advantage: set directly by the group algorithms (LOOP, GRPO), which need no critic.
     """
 
     frames: list[np.ndarray]
@@ -32,6 +34,8 @@ class StepRecord:
     invalid: bool
     final_frames: list[np.ndarray] | None = None
     final_text: str | None = None
+    action_start: int | None = None
+    advantage: float | None = None
 
 
 class RolloutBuffer:

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from vldac.agents import FrameHistory, LanguageInterface
+from vldac.agents import FrameHistory, LanguageInterface, action_field_offset
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import RolloutBuffer, StepRecord
 
@@ -56,7 +56,8 @@ class LockstepEnvs:
 
     ``step(answers)`` takes one answer text per environment; an answer that does not parse
     costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted. When
-    ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops.
+    ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops; so
+    does an env whose episode ended when ``autoreset`` is off (the group algorithms).
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class LockstepEnvs:
         invalid_penalty: float,
         next_seed: Callable[[], int],
         env_kwargs: dict | None = None,
+        autoreset: bool = True,
     ):
         self.env_id = env_id
         self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
@@ -76,6 +78,7 @@ class LockstepEnvs:
         self.invalid_penalty = invalid_penalty
         self.invalid_steps = 0
         self.next_seed = next_seed
+        self.autoreset = autoreset
         self.active = [True] * num_envs
         self.limits = [episode_step_limit(env) for env in self.envs]
         self.seeds = [0] * num_envs
@@ -89,8 +92,8 @@ class LockstepEnvs:
     def num_envs(self) -> int:
         return len(self.envs)
 
-    def _reset(self, index: int) -> None:
-        seed = self.next_seed()
+    def _reset(self, index: int, seed: int | None = None) -> None:
+        seed = self.next_seed() if seed is None else seed
         if seed is None:
             self.active[index] = False
             return
@@ -158,13 +161,20 @@ class LockstepEnvs:
             )
             if terminated or truncated:
                 stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index])
-                self._reset(index)
+                if self.autoreset:
+                    self._reset(index)
+                else:
+                    self.active[index] = False
         return results
 
-    def restart_all(self) -> None:
-        """Begin fresh episodes in every env (after resuming a run, unfinished episodes restart)."""
-        for index in range(self.num_envs):
-            self._reset(index)
+    def start_groups(self, group_size: int) -> None:
+        """Begin one episode in every env, the envs of each consecutive group of ``group_size``
+        on the same seed (the same task), for the group algorithms."""
+        for first in range(0, self.num_envs, group_size):
+            seed = self.next_seed()
+            for index in range(first, first + group_size):
+                self.active[index] = True
+                self._reset(index, seed)
 
     def close(self) -> None:
         for env in self.envs:
@@ -177,45 +187,82 @@ class RolloutSettings:
     max_new_tokens: int
 
 
+@dataclass
+class StepTiming:
+    generation_seconds: float = 0.0
+    generated_tokens: int = 0
+
+
+def step_envs(
+    envs: LockstepEnvs, policy: VLMPolicy, settings: RolloutSettings, stats: EpisodeStats, timing: StepTiming
+) -> dict[int, StepRecord]:
+    """One batched generation for every active env, then one step of each: {env index: record}."""
+    active = [i for i, on in enumerate(envs.active) if on]
+    histories, texts = envs.frame_histories(), envs.instructions()
+    started = time.perf_counter()
+    samples = policy.sample(
+        policy.prompts([histories[i] for i in active], [texts[i] for i in active]),
+        settings.temperature, settings.max_new_tokens,
+    )
+    timing.generation_seconds += time.perf_counter() - started
+    timing.generated_tokens += int(samples.token_mask.sum())
+    answers: list[str | None] = [None] * envs.num_envs
+    for row, index in enumerate(active):
+        answers[index] = "" if samples.cut_off[row] else samples.texts[row]
+    results = envs.step(answers, stats)
+    records = {}
+    for row, index in enumerate(active):
+        result = results[index]
+        token_ids = samples.token_ids[row][samples.token_mask[row]].cpu()
+        offset = action_field_offset(samples.texts[row])
+        records[index] = StepRecord(
+            frames=histories[index],
+            text=texts[index],
+            token_ids=token_ids,
+            logprobs=samples.token_logprobs[row][samples.token_mask[row]].cpu(),
+            value=float(samples.values[row]),
+            reward=result["reward"],
+            terminated=result["terminated"],
+            truncated=result["truncated"],
+            invalid=result["invalid"],
+            final_frames=result["final_frames"],
+            final_text=result["final_text"],
+            action_start=None if offset is None else policy.token_index_at(token_ids, offset),
+        )
+    return records
+
+
 def collect_rollout(
     envs: LockstepEnvs, policy: VLMPolicy, settings: RolloutSettings, num_steps: int
-) -> tuple[RolloutBuffer, EpisodeStats, dict[str, float]]:
-    """Step all envs ``num_steps`` times with sampled answers; returns the buffer, the finished
-    episodes and timing figures (generation seconds, generated tokens)."""
+) -> tuple[RolloutBuffer, EpisodeStats, StepTiming]:
+    """Step all envs ``num_steps`` times with sampled answers (the critic algorithms); returns
+    the buffer with bootstrap values filled in, the finished episodes and timing figures."""
     buffer = RolloutBuffer(num_steps, envs.num_envs)
     stats = EpisodeStats()
-    generated_tokens, generation_seconds = 0, 0.0
+    timing = StepTiming()
     for t in range(num_steps):
-        histories, texts = envs.frame_histories(), envs.instructions()
-        started = time.perf_counter()
-        samples = policy.sample(policy.prompts(histories, texts), settings.temperature, settings.max_new_tokens)
-        generation_seconds += time.perf_counter() - started
-        generated_tokens += int(samples.token_mask.sum())
-        answers = [text if not cut else "" for text, cut in zip(samples.texts, samples.cut_off.tolist())]
-        results = envs.step(answers, stats)
-        for index, result in enumerate(results):
-            buffer.add(
-                t,
-                index,
-                StepRecord(
-                    frames=histories[index],
-                    text=texts[index],
-                    token_ids=samples.token_ids[index][samples.token_mask[index]].cpu(),
-                    logprobs=samples.token_logprobs[index][samples.token_mask[index]].cpu(),
-                    value=float(samples.values[index]),
-                    reward=result["reward"],
-                    terminated=result["terminated"],
-                    truncated=result["truncated"],
-                    invalid=result["invalid"],
-                    final_frames=result["final_frames"],
-                    final_text=result["final_text"],
-                ),
-            )
+        for index, record in step_envs(envs, policy, settings, stats, timing).items():
+            buffer.add(t, index, record)
     buffer.last_observations = list(zip(envs.frame_histories(), envs.instructions()))
     requests = buffer.bootstrap_requests()
     if requests:
         observations = [observation for _, observation in requests]
         values = policy.prompt_values(policy.prompts([o[0] for o in observations], [o[1] for o in observations]))
         buffer.set_bootstrap_values([key for key, _ in requests], values.tolist())
-    timing = {"generation_seconds": generation_seconds, "generated_tokens": float(generated_tokens)}
     return buffer, stats, timing
+
+
+def collect_group_episodes(
+    envs: LockstepEnvs, policy: VLMPolicy, settings: RolloutSettings, group_size: int
+) -> tuple[list[list[StepRecord]], EpisodeStats, StepTiming]:
+    """One episode in every env, each consecutive group of ``group_size`` envs on one seed
+    (LOOP, GRPO). Envs whose episode ended wait until the last one ends, so every group is
+    complete when this returns. Returns one trajectory (list of records) per env."""
+    envs.start_groups(group_size)
+    trajectories: list[list[StepRecord]] = [[] for _ in range(envs.num_envs)]
+    stats = EpisodeStats()
+    timing = StepTiming()
+    while any(envs.active):
+        for index, record in step_envs(envs, policy, settings, stats, timing).items():
+            trajectories[index].append(record)
+    return trajectories, stats, timing

@@ -1,7 +1,7 @@
 """Atomic checkpoints in Hugging Face layout, and everything a resumed run needs.
 
 A checkpoint folder holds the adapter (or full model) and processor via save_pretrained,
-``value_head.safetensors``, ``optimizer.pt`` (optimiser and schedule state, read back with
+``value_head.safetensors``, ``optimizer.pt`` (optimiser state, read back with
 ``torch.load(weights_only=True)``) and ``trainer_state.json`` (counters and random states).
 It is written under a temporary name and renamed into place; ``checkpoints/last`` is a
 symlink swapped atomically, so a run killed at any moment leaves a complete last checkpoint.
@@ -39,7 +39,6 @@ def restore_torch_rng_state(encoded: str) -> None:
 def save_checkpoint(
     policy: VLMPolicy,
     optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
     state: dict[str, Any],
     checkpoints: Path,
     name: str,
@@ -53,7 +52,7 @@ def save_checkpoint(
     shutil.rmtree(staging, ignore_errors=True)
     save_policy(policy, staging)
     save_world_settings(staging, **world)
-    torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, staging / OPTIMIZER_STATE)
+    torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
     (staging / TRAINER_STATE).write_text(json.dumps({**state, "torch_rng": torch_rng_state()}))
     for file in staging.iterdir():
         with open(file, "rb") as handle:
@@ -71,10 +70,10 @@ def save_checkpoint(
 def load_checkpoint(
     policy: VLMPolicy,
     optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
     folder: Path,
 ) -> dict[str, Any]:
-    """Restore weights, optimiser, schedule and torch's random state; returns the trainer state."""
+    """Restore weights, optimiser and torch's random state; returns the trainer state (the
+    learning-rate schedule follows from its environment-step count)."""
     if isinstance(policy.model, PeftModel):
         set_peft_model_state_dict(policy.model, load_file(folder / "adapter_model.safetensors"))
     else:
@@ -85,7 +84,6 @@ def load_checkpoint(
     policy.value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
     saved = torch.load(folder / OPTIMIZER_STATE, weights_only=True)
     optimizer.load_state_dict(saved["optimizer"])
-    schedule.load_state_dict(saved["schedule"])
     state = json.loads((folder / TRAINER_STATE).read_text())
     restore_torch_rng_state(state.pop("torch_rng"))
     return state

@@ -16,13 +16,14 @@ import yaml
 from tqdm import tqdm
 
 from vldac.agents import interface_for
-from vldac.algorithms import explained_variance, gae, normalize_advantages
-from vldac.config import TrainConfig, load_config, save_config
+from vldac.algorithms import explained_variance, gae, group_normalized, leave_one_out, normalize_advantages
+from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config
 from vldac.evaluate import evaluate
 from vldac.models.loading import build_policy, resolve_model_path
-from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
+from vldac.rollout.buffer import StepRecord
+from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, save_checkpoint
-from vldac.train.update import UpdateBatch, ppo_update
+from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
 
 TRAINING_SEED_LIMIT = 1_000_000
 VALIDATION_SEED_START = 2_000_000
@@ -100,7 +101,18 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     seed_rng = np.random.default_rng(config.seed)
     minibatch_rng = np.random.default_rng(config.seed + 1)
 
-    policy = build_policy(config.model)
+    algorithm = config.algorithm
+    if algorithm.name not in CRITIC_ALGORITHMS + GROUP_ALGORITHMS:
+        raise ConfigError(
+            f"algorithm.name '{algorithm.name}' is unknown; use one of {', '.join(CRITIC_ALGORITHMS + GROUP_ALGORITHMS)}."
+        )
+    grouped = algorithm.name in GROUP_ALGORITHMS
+    if grouped and config.env.num_envs % algorithm.group_size:
+        raise ConfigError(
+            f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
+            f"({algorithm.group_size}) for {algorithm.name}."
+        )
+    policy = build_policy(config.model, value_stop_gradient=algorithm.value_stop_gradient)
     interface = interface_for(config.env.id)
     policy_parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -110,15 +122,13 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         ],
         weight_decay=config.optim.weight_decay,
     )
-    steps_per_update = config.train.rollout_steps * config.env.num_envs
-    total_updates = max(1, math.ceil(config.train.total_env_steps / steps_per_update))
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_updates, eta_min=config.optim.final_lr)
+    total_steps = config.train.total_env_steps
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)
     progress = Progress()
     if resume is not None:
-        state = load_checkpoint(policy, optimizer, schedule, checkpoints / "last")
+        state = load_checkpoint(policy, optimizer, checkpoints / "last")
         progress = Progress(**state["progress"])
         seed_rng.bit_generator.state = state["seed_rng"]
         minibatch_rng.bit_generator.state = state["minibatch_rng"]
@@ -133,6 +143,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         config.env.invalid_penalty,
         next_seed=lambda: int(seed_rng.integers(TRAINING_SEED_LIMIT)),
         env_kwargs=config.env.kwargs,
+        autoreset=not grouped,
     )
     rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
     initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
@@ -144,32 +155,38 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "minibatch_rng": minibatch_rng.bit_generator.state,
         }
         world = {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history}
-        return save_checkpoint(policy, optimizer, schedule, state, checkpoints, f"update_{progress.update:05d}", world)
+        return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", world)
 
     bar = tqdm(
-        total=total_updates * steps_per_update, initial=progress.env_steps, unit="step",
+        total=total_steps, initial=progress.env_steps, unit="step",
         desc=f"train {run_dir.name}", disable=not progress_bar, file=sys.stderr,
     )
-    while progress.update < total_updates:
+    while progress.env_steps < total_steps:
         started = time.perf_counter()
-        buffer, episodes, timing = collect_rollout(envs, policy, rollout_settings, config.train.rollout_steps)
-        steps = buffer.step_tensors()
-        advantages, returns = gae(
-            steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
-            config.algorithm.gamma, config.algorithm.gae_lambda,
-        )
-        flat_advantages = advantages.reshape(-1)
-        if config.algorithm.normalize_advantages:
-            flat_advantages = normalize_advantages(flat_advantages)
-        records = buffer.flat_records()
-        value_only = progress.update < config.algorithm.value_warmup_updates
+        lr = set_cosine_learning_rates(optimizer, progress.env_steps / total_steps, config.optim)
+        if grouped:
+            trajectories, episodes, timing = collect_group_episodes(envs, policy, rollout_settings, algorithm.group_size)
+            records, flat_advantages = group_advantages(trajectories, algorithm)
+            returns = torch.zeros(len(records))
+            explained = None
+        else:
+            buffer, episodes, timing = collect_rollout(envs, policy, rollout_settings, config.train.rollout_steps)
+            steps = buffer.step_tensors()
+            advantages, returns = gae(
+                steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
+                algorithm.gamma, algorithm.gae_lambda,
+            )
+            flat_advantages = advantages.reshape(-1)
+            if algorithm.normalize_advantages:
+                flat_advantages = normalize_advantages(flat_advantages)
+            records = buffer.flat_records()
+            returns = returns.reshape(-1)
+            explained = explained_variance(steps["values"].reshape(-1), returns)
+        value_only = not grouped and progress.update < algorithm.value_warmup_updates
         losses = ppo_update(
-            policy, optimizer, policy_parameters,
-            UpdateBatch(records, flat_advantages, returns.reshape(-1)),
-            config.algorithm, config.generation.temperature, value_only, minibatch_rng,
+            policy, optimizer, policy_parameters, UpdateBatch(records, flat_advantages, returns),
+            algorithm, config.generation.temperature, value_only, minibatch_rng,
         )
-        lr = schedule.get_last_lr()[0]
-        schedule.step()
         seconds = time.perf_counter() - started
         progress.update += 1
         progress.env_steps += len(records)
@@ -186,15 +203,16 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "invalid_rate": sum(r.invalid for r in records) / len(records),
             **losses,
             "value_only": value_only,
-            "explained_variance": explained_variance(steps["values"].reshape(-1), returns.reshape(-1)),
+            "explained_variance": explained,
             "env_steps_per_s": len(records) / seconds,
-            "tokens_per_s": timing["generated_tokens"] / max(timing["generation_seconds"], 1e-9),
+            "tokens_per_s": timing.generated_tokens / max(timing.generation_seconds, 1e-9),
             "lr": lr,
             "seconds": seconds,
             "elapsed": progress.elapsed,
         }
+        finished = progress.env_steps >= total_steps
         every = config.train.eval_every
-        if every and (progress.update % every == 0 or progress.update == total_updates):
+        if every and (progress.update % every == 0 or finished):
             result = evaluate(
                 policy, config.env.id, config.train.eval_episodes, VALIDATION_SEED_START,
                 num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
@@ -206,7 +224,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         bar.update(len(records))
         bar.set_postfix(success=_fmt(row["success_rate"]), greedy=_fmt(row.get("greedy_success_rate")),
                         invalid=f"{row['invalid_rate']:.2f}")
-        if progress.update % config.train.checkpoint_every == 0 or progress.update == total_updates:
+        if progress.update % config.train.checkpoint_every == 0 or finished:
             checkpoint()
     bar.close()
     envs.close()
@@ -223,6 +241,32 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return run_dir
+
+
+def set_cosine_learning_rates(optimizer: torch.optim.Optimizer, fraction: float, optim: OptimSettings) -> float:
+    """One cosine decay over the run's environment-step budget, from each group's initial rate
+    (policy: optim.lr, value head: optim.value_lr) to optim.final_lr; returns the policy's rate."""
+    decay = 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0)))
+    for group, initial in zip(optimizer.param_groups, (optim.lr, optim.value_lr)):
+        group["lr"] = optim.final_lr + (initial - optim.final_lr) * decay
+    return optimizer.param_groups[0]["lr"]
+
+
+def group_advantages(
+    trajectories: list[list[StepRecord]], algorithm: AlgorithmSettings
+) -> tuple[list[StepRecord], torch.Tensor]:
+    """LOOP / GRPO: each trajectory's undiscounted return, turned into one advantage per
+    trajectory within its group (consecutive envs of group_size), given to all of its steps.
+    Returns the flattened records and their advantages [B]."""
+    returns = torch.tensor([sum(record.reward for record in trajectory) for trajectory in trajectories])
+    group_ids = torch.arange(len(trajectories)) // algorithm.group_size
+    if algorithm.name == "loop":
+        per_trajectory = leave_one_out(returns, group_ids)
+    else:
+        per_trajectory = group_normalized(returns, group_ids)
+    records = [record for trajectory in trajectories for record in trajectory]
+    advantages = torch.cat([per_trajectory[i].expand(len(t)) for i, t in enumerate(trajectories)])
+    return records, advantages
 
 
 def _fmt(value: float | None) -> str:

@@ -1,4 +1,6 @@
-"""The VL-DAC update: token-level PPO actor, step-level critic on the stop-gradient state.
+"""The PPO update of VL-DAC and its baselines (one switch: ``algorithm.name``).
+
+VL-DAC, token-level actor and step-level critic on the stop-gradient state:
 
     A_t  = GAE over environment steps (vldac.algorithms.gae), normalised over the batch
     rho  = exp(log pi(a_t^i) - log pi_old(a_t^i))                       per generated token
@@ -6,6 +8,11 @@
     L_kl = mean_t [ (1/L_t) sum_i k3(log pi, log pi_ref) ]
     L_V  = 0.5 * mean_t (V(s_t) - R_t)^2,  V = MLP(stopgrad(h_t))
     L    = L_pi + beta * L_kl + alpha * L_V       (value warm-up updates: alpha * L_V only)
+
+RL4VLM replaces L_pi by PPO on one sequence log-prob per step,
+lambda * (thought tokens) + (action tokens). LOOP and GRPO have no critic (no L_V, no
+warm-up): every token of trajectory i carries its group advantage (leave-one-out, or the
+group-normalised return) in the same token-level L_pi.
 
 Gradient clipping applies to the policy parameters only; the value head has its own group.
 """
@@ -17,15 +24,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vldac.algorithms import clip_fraction, kl_penalty, value_loss, vldac_policy_loss
+from vldac.algorithms import clip_fraction, kl_penalty, rl4vlm_policy_loss, value_loss, vldac_policy_loss
 from vldac.config import AlgorithmSettings
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import StepRecord, pad_answers
 
+CRITIC_ALGORITHMS = ("vldac", "rl4vlm")
+GROUP_ALGORITHMS = ("loop", "grpo")
+
 
 @dataclass
 class UpdateBatch:
-    """Flattened steps of one rollout: records [B], advantages and returns [B] float32."""
+    """Flattened steps of one rollout: records [B], advantages and returns [B] float32
+    (returns are the critic's targets; unused by the group algorithms)."""
 
     records: list[StepRecord]
     advantages: torch.Tensor
@@ -34,6 +45,15 @@ class UpdateBatch:
 
 def minibatches(size: int, minibatch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     return np.array_split(rng.permutation(size), max(1, round(size / minibatch_size)))
+
+
+def thought_and_action_masks(records: list[StepRecord], token_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, L] masks splitting each answer where its "action" field begins (RL4VLM). An answer
+    with no action field counts entirely as thoughts."""
+    positions = torch.arange(token_mask.shape[1])
+    starts = torch.tensor([r.action_start if r.action_start is not None else len(r.token_ids) for r in records])
+    action_mask = token_mask & (positions[None, :] >= starts[:, None])
+    return token_mask & ~action_mask, action_mask
 
 
 def ppo_update(
@@ -56,6 +76,8 @@ def ppo_update(
     token_ids, token_mask, old_logprobs = pad_answers(
         [r.token_ids for r in records], [r.logprobs for r in records], policy.pad_id
     )
+    thought_mask, action_mask = thought_and_action_masks(records, token_mask)
+    has_critic = settings.name in CRITIC_ALGORITHMS
     use_kl = settings.kl_coef > 0 and not value_only
     reference_logprobs = torch.zeros_like(old_logprobs)
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "first_ratio_error": 0.0}
@@ -68,8 +90,14 @@ def ppo_update(
             policy.model.train()
             logprobs, values = policy.score(prompts, ids, mask, temperature)
             advantages = batch.advantages[rows]
-            loss_value = value_loss(values, batch.returns[rows])
-            loss_policy = vldac_policy_loss(logprobs, old, advantages, mask, settings.clip_eps)
+            if settings.name == "rl4vlm":
+                loss_policy = rl4vlm_policy_loss(
+                    logprobs, old, advantages, thought_mask[rows, :length], action_mask[rows, :length],
+                    settings.thought_weight, settings.clip_eps,
+                )
+            else:
+                loss_policy = vldac_policy_loss(logprobs, old, advantages, mask, settings.clip_eps)
+            loss_value = value_loss(values, batch.returns[rows]) if has_critic else torch.zeros(())
             loss_kl = torch.zeros(())
             if use_kl:
                 if epoch == 0:

@@ -1,0 +1,219 @@
+"""``vldac sweep``: a grid of training runs (algorithms x settings x seeds) under one budget.
+
+Every cell is one ``vldac train`` process followed by one greedy ``vldac eval`` of its final
+checkpoint on the same held-out seeds; its result is written to ``results/<cell>.json`` and a
+finished cell is never rerun, so a sweep can be stopped and continued in several sittings (a
+cell that was killed mid-run resumes from its last checkpoint). Cells run one after another,
+or ``parallel`` at a time (one process per cell, ``threads_per_cell`` threads each, and
+``devices`` handed out round-robin as CUDA_VISIBLE_DEVICES where there are accelerators).
+The summary is ``results.md`` (one row per algorithm and setting, and the robustness table)
+and ``learning_curves.png``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vldac.config import SweepConfig
+
+SUCCESS_THRESHOLD = 0.9
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid: an algorithm, its overrides, a seed."""
+
+    algorithm: str
+    overrides: tuple[tuple[str, object], ...]
+    seed: int
+
+    @property
+    def setting(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self.overrides) or "defaults"
+
+    @property
+    def name(self) -> str:
+        text = "-".join([self.algorithm, *(f"{key.rsplit('.', 1)[-1]}{value}" for key, value in self.overrides)])
+        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{text}-seed{self.seed}")
+
+
+def expand_cells(config: SweepConfig) -> list[Cell]:
+    """The grid: for each entry of ``config.cells``, every combination of its grid values, per seed."""
+    cells = []
+    for entry in config.cells:
+        entry = dict(entry)
+        algorithm = entry.pop("algorithm", None)
+        if algorithm is None:
+            raise ValueError("Every sweep cell needs an 'algorithm' key (vldac, rl4vlm, loop or grpo).")
+        fixed = entry.pop("fixed", {}) or {}
+        grid = entry.pop("grid", {}) or {}
+        if entry:
+            raise ValueError(f"Sweep cell keys {sorted(entry)} are unknown; use algorithm, fixed and grid.")
+        keys = sorted(grid)
+        for values in itertools.product(*(grid[key] for key in keys)):
+            overrides = tuple(sorted(fixed.items())) + tuple(zip(keys, values))
+            for seed in config.seeds:
+                cells.append(Cell(algorithm, overrides, seed))
+    return cells
+
+
+def _vldac(arguments: list[str], threads: int, device: str | None, log: Path) -> str:
+    """Run one vldac command as its own process; its stderr goes to ``log``, its stdout is returned."""
+    environment = dict(os.environ, HF_HUB_OFFLINE="1")
+    if threads:
+        environment["OMP_NUM_THREADS"] = str(threads)
+    if device is not None:
+        environment["CUDA_VISIBLE_DEVICES"] = device
+    with open(log, "a") as handle:
+        completed = subprocess.run(
+            [sys.executable, "-m", "vldac", *arguments], env=environment, stdout=subprocess.PIPE, stderr=handle, text=True
+        )
+    if completed.returncode != 0:
+        raise RuntimeError(f"'vldac {arguments[0]}' failed (exit {completed.returncode}); see {log}.")
+    return completed.stdout
+
+
+def run_cell(config: SweepConfig, cell: Cell, sweep_dir: Path, device: str | None) -> dict:
+    """Train and evaluate one cell (resuming a killed run); returns and saves its result."""
+    result_file = sweep_dir / "results" / f"{cell.name}.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    run_dir = sweep_dir / "cells" / cell.name
+    log = sweep_dir / "logs" / f"{cell.name}.log"
+    started = time.time()
+    if (run_dir / "checkpoints" / "last").exists():
+        _vldac(["train", "--resume", str(run_dir)], config.threads_per_cell, device, log)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        overrides = [f"{key}={json.dumps(value)}" for key, value in cell.overrides]
+        _vldac(
+            ["train", config.recipe, *config.overrides, f"algorithm.name={cell.algorithm}", *overrides,
+             f"seed={cell.seed}", f"train.total_env_steps={config.budget_env_steps}", f"train.threads={config.threads_per_cell}",
+             f"name={cell.name}", f"output_dir={sweep_dir / 'cells'}"],
+            config.threads_per_cell, device, log,
+        )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    evaluation = json.loads(
+        _vldac(["eval", summary["final_checkpoint"], "--env", config.env_id, "--episodes", str(config.eval_episodes),
+                "--seed", str(config.eval_seed)], config.threads_per_cell, device, log)
+    )
+    curve = [
+        (row["env_steps"], row["greedy_success_rate"])
+        for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+        if row.get("greedy_success_rate") is not None
+    ]
+    reached = [steps for steps, success in curve if success >= SUCCESS_THRESHOLD]
+    result = {
+        "cell": cell.name, "algorithm": cell.algorithm, "setting": cell.setting, "seed": cell.seed,
+        "final_success": evaluation["success_rate"], "final_return": evaluation["mean_return"],
+        "peak_validation_success": max((success for _, success in curve), default=None),
+        "steps_to_0.9": reached[0] if reached else None, "curve": curve,
+        "env_steps": summary["env_steps"], "wall_seconds": round(time.time() - started, 1),
+    }
+    result_file.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_sweep(config: SweepConfig, progress: bool = True) -> Path:
+    """Run every unfinished cell, then write the tables and the plot; returns the sweep folder."""
+    sweep_dir = Path(config.output_dir) / config.name
+    for folder in ("results", "cells", "logs"):
+        (sweep_dir / folder).mkdir(parents=True, exist_ok=True)
+    cells = expand_cells(config)
+    pending = [cell for cell in cells if not (sweep_dir / "results" / f"{cell.name}.json").exists()]
+    print(f"{len(cells)} cells, {len(cells) - len(pending)} already finished.", file=sys.stderr)
+    devices = config.devices or [None]
+
+    def work(indexed: tuple[int, Cell]) -> dict:
+        index, cell = indexed
+        result = run_cell(config, cell, sweep_dir, devices[index % len(devices)])
+        if progress:
+            print(f"[{cell.name}] final greedy success {result['final_success']:.3f}", file=sys.stderr)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, config.parallel)) as pool:
+        list(pool.map(work, enumerate(pending)))
+    results = [json.loads((sweep_dir / "results" / f"{cell.name}.json").read_text()) for cell in cells]
+    (sweep_dir / "results.md").write_text(results_table(results))
+    plot_learning_curves(results, sweep_dir / "learning_curves.png")
+    return sweep_dir
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "-"
+
+
+def results_table(results: list[dict]) -> str:
+    """Markdown: one row per algorithm and setting (over seeds), then robustness per algorithm."""
+    by_setting: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for result in results:
+        by_setting[(result["algorithm"], result["setting"])].append(result)
+    lines = [
+        "| algorithm | setting | seeds | final greedy success | peak validation success | env steps to 0.9 | wall s (mean) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (algorithm, setting), group in by_setting.items():
+        reached = [r["steps_to_0.9"] for r in group if r["steps_to_0.9"] is not None]
+        peaks = [r["peak_validation_success"] for r in group if r["peak_validation_success"] is not None]
+        lines.append(
+            f"| {algorithm} | {setting} | {len(group)} | {_mean_std([r['final_success'] for r in group])} | "
+            f"{_mean_std(peaks)} | {f'{np.mean(reached):.0f} ({len(reached)}/{len(group)} reached)' if reached else 'never'} | "
+            f"{np.mean([r['wall_seconds'] for r in group]):.0f} |"
+        )
+    lines += ["", "| algorithm | cells | cells with final success >= 0.9 | worst cell |", "|---|---|---|---|"]
+    by_algorithm: dict[str, list[dict]] = defaultdict(list)
+    for result in results:
+        by_algorithm[result["algorithm"]].append(result)
+    for algorithm, group in by_algorithm.items():
+        good = sum(r["final_success"] >= SUCCESS_THRESHOLD for r in group)
+        worst = min(group, key=lambda r: r["final_success"])
+        lines.append(
+            f"| {algorithm} | {len(group)} | {good}/{len(group)} = {good / len(group):.2f} | "
+            f"{worst['final_success']:.3f} ({worst['cell']}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_learning_curves(results: list[dict], path: Path) -> None:
+    """Validation greedy success against env steps, one panel per algorithm (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed, so no plot was drawn; pip install matplotlib.", file=sys.stderr)
+        return
+    algorithms = sorted({r["algorithm"] for r in results})
+    figure, axes = plt.subplots(1, len(algorithms), figsize=(4 * len(algorithms), 3.2), squeeze=False, sharey=True)
+    for axis, algorithm in zip(axes[0], algorithms):
+        settings = sorted({r["setting"] for r in results if r["algorithm"] == algorithm})
+        colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(settings))))
+        for colour, setting in zip(colours, settings):
+            for index, result in enumerate(r for r in results if r["algorithm"] == algorithm and r["setting"] == setting):
+                if result["curve"]:
+                    steps, success = zip(*result["curve"])
+                    axis.plot(steps, success, color=colour, alpha=0.8, label=setting if index == 0 else None)
+        axis.set_title(algorithm)
+        axis.set_xlabel("environment steps")
+        axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=6)
+    axes[0][0].set_ylabel("greedy success (validation)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+

@@ -1,0 +1,106 @@
+"""The baselines in the same trainer: RL4VLM's split, the stabiliser switches, LOOP / GRPO runs, sweeps."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from tests.conftest import FRAME_SIZE
+from tests.test_cli import tiny_overrides, vldac
+from tests.test_policy import numberline_envs
+from vldac.agents import action_field_offset, format_answer
+from vldac.algorithms import value_loss
+from vldac.config import ModelSettings, SweepConfig
+from vldac.models.loading import build_policy
+from vldac.rollout.buffer import StepRecord, pad_answers
+from vldac.train.sweep import expand_cells
+from vldac.train.update import thought_and_action_masks
+
+
+def test_action_field_offset_finds_the_last_action_key():
+    text = format_answer("the action is +", "+")
+    assert text[action_field_offset(text):].startswith('"action": "+"')
+    assert action_field_offset("{'thoughts': 'x', 'action': '-'}") == 18
+    assert action_field_offset("no field") is None
+
+
+def test_thought_and_action_masks_split_at_action_start():
+    records = [
+        StepRecord(frames=[], text="", token_ids=torch.arange(4), logprobs=torch.zeros(4), value=0.0, reward=0.0,
+                   terminated=False, truncated=False, invalid=False, action_start=2),
+        StepRecord(frames=[], text="", token_ids=torch.arange(3), logprobs=torch.zeros(3), value=0.0, reward=0.0,
+                   terminated=False, truncated=False, invalid=True, action_start=None),
+    ]
+    _, mask, _ = pad_answers([r.token_ids for r in records], None, pad_id=0)
+    thoughts, actions = thought_and_action_masks(records, mask)
+    assert thoughts.tolist() == [[True, True, False, False], [True, True, True, False]]
+    assert actions.tolist() == [[False, False, True, True], [False, False, False, False]]
+
+
+def test_token_index_at_maps_characters_to_the_answer_tokens(tiny_qwen2vl_dir):
+    policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[8]))
+    text = format_answer("target 3, current 1", "+")
+    ids = torch.tensor(policy.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+    start = policy.token_index_at(ids, action_field_offset(text))
+    before = policy.processor.tokenizer.decode(ids[:start])
+    assert len(before) <= action_field_offset(text) < len(policy.processor.tokenizer.decode(ids[: start + 1]))
+
+
+def test_without_stop_gradient_the_value_loss_reaches_lora(tiny_qwen2vl_dir):
+    policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[8]), value_stop_gradient=False)
+    envs = numberline_envs(2)
+    prompts = policy.prompts(envs.frame_histories(), envs.instructions())
+    samples = policy.sample(prompts, 1.0, 6)
+    _, values = policy.score(prompts, samples.token_ids, samples.token_mask, 1.0)
+    value_loss(values, torch.ones_like(values)).backward()
+    lora_grads = [p.grad for n, p in policy.model.named_parameters() if "lora_" in n and p.grad is not None]
+    assert lora_grads and any(torch.count_nonzero(g) > 0 for g in lora_grads)
+
+
+def test_every_algorithm_trains_through_the_same_cli(tiny_qwen2vl_dir, tmp_path):
+    for algorithm, extra in [("rl4vlm", ["algorithm.thought_weight=0.5", "algorithm.value_stop_gradient=false"]),
+                             ("loop", ["algorithm.group_size=2"]), ("grpo", ["algorithm.group_size=4"])]:
+        vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 24), f"algorithm.name={algorithm}", *extra,
+              f"name={algorithm}", cwd=tmp_path)
+        rows = [json.loads(line) for line in (tmp_path / "runs" / algorithm / "metrics.jsonl").read_text().splitlines()]
+        assert rows[-1]["env_steps"] >= 24 and all(row["first_ratio_error"] < 1e-4 for row in rows)
+        if algorithm != "rl4vlm":
+            assert rows[0]["value_only"] is False and rows[0]["value_loss"] == 0
+
+
+def test_unknown_algorithm_and_bad_group_size_are_one_sentence(tiny_qwen2vl_dir, tmp_path):
+    result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=ppo", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "algorithm.name 'ppo' is unknown" in result.stderr
+    result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=loop", "algorithm.group_size=3",
+                   cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "must be a multiple of algorithm.group_size" in result.stderr
+
+
+def test_expand_cells_is_the_full_grid_per_seed():
+    config = SweepConfig(seeds=[0, 1], cells=[
+        {"algorithm": "vldac", "grid": {"optim.lr": [1e-4, 1e-3]}},
+        {"algorithm": "rl4vlm", "fixed": {"algorithm.value_stop_gradient": True},
+         "grid": {"algorithm.thought_weight": [0.1, 1.0], "optim.lr": [1e-3]}},
+    ])
+    cells = expand_cells(config)
+    assert len(cells) == 2 * 2 + 2 * 2
+    assert len({cell.name for cell in cells}) == len(cells)
+
+
+def test_sweep_runs_cells_once_and_writes_the_table(tiny_qwen2vl_dir, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    overrides = [o for o in tiny_overrides(tiny_qwen2vl_dir, 16) if not o.startswith("train.total_env_steps")]
+    spec.write_text(json.dumps({
+        "name": "tiny", "recipe": "numberline_tiny", "overrides": overrides, "budget_env_steps": 16,
+        "seeds": [0], "eval_episodes": 4, "output_dir": str(tmp_path / "sweeps"), "threads_per_cell": 1,
+        "cells": [{"algorithm": "vldac"}, {"algorithm": "grpo", "fixed": {"algorithm.group_size": 2}}],
+    }))
+    first = vldac("sweep", str(spec), cwd=tmp_path)
+    assert "| vldac | defaults | 1 |" in first.stdout and "| grpo |" in first.stdout
+    results = sorted((tmp_path / "sweeps" / "tiny" / "results").glob("*.json"))
+    assert len(results) == 2
+    stamps = [path.stat().st_mtime_ns for path in results]
+    second = vldac("sweep", str(spec), cwd=tmp_path)
+    assert "2 cells, 2 already finished" in second.stderr
+    assert [path.stat().st_mtime_ns for path in results] == stamps
