@@ -49,7 +49,7 @@ def _sweep(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from vldac.evaluate import EVAL_SEED_START, evaluate, evaluate_expert
-    from vldac.models.loading import load_policy, read_world_settings
+    from vldac.models.loading import load_policy, read_world_settings, resolve_device
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
@@ -66,7 +66,7 @@ def _eval(args: argparse.Namespace) -> None:
     else:
         env_kwargs = world.get("env_kwargs", {}) if world.get("env_id") == args.env else {}
     history = args.history or world.get("history", 1)
-    policy = load_policy(args.model, dtype=args.dtype)
+    policy = load_policy(args.model, dtype=args.dtype, device=resolve_device(args.device))
     result = evaluate(
         policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
         temperature=args.temperature, max_new_tokens=args.max_new_tokens, history=history,
@@ -118,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--history", type=int, default=0, help="frames of history (default: as trained)")
     evaluate.add_argument("--env-kwargs", help='JSON env arguments (default: as trained), e.g. \'{"frame_size": 84}\'')
     evaluate.add_argument("--dtype", default="float32")
+    evaluate.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
     evaluate.set_defaults(run=_eval)
 
     envs = commands.add_parser("envs", help="list the worlds")

@@ -41,6 +41,7 @@ class ModelSettings:
 
     path: str = "builtin:tiny-numberline"
     dtype: str = "float32"
+    device: str = "auto"
     finetune: str = "lora"
     lora: LoraSettings = field(default_factory=LoraSettings)
     value_head_hidden: list[int] = field(default_factory=lambda: [3072, 2048])

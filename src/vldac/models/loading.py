@@ -55,6 +55,16 @@ def resolve_model_path(path: str) -> Path:
     return folder
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the first CUDA device when there is one, else the CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ModelLoadError(f"model.device '{name}' is not a torch device; use auto, cpu, cuda or cuda:N.") from None
+
+
 def _dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ModelLoadError(f"model.dtype '{name}' is not supported; use one of {', '.join(DTYPES)}.")

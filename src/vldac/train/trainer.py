@@ -19,7 +19,7 @@ from vldac.agents import interface_for
 from vldac.algorithms import explained_variance, gae, group_normalized, leave_one_out, normalize_advantages
 from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config
 from vldac.evaluate import evaluate
-from vldac.models.loading import build_policy, resolve_model_path
+from vldac.models.loading import build_policy, resolve_device, resolve_model_path
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, save_checkpoint
@@ -112,7 +112,9 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
             f"({algorithm.group_size}) for {algorithm.name}."
         )
-    policy = build_policy(config.model, value_stop_gradient=algorithm.value_stop_gradient)
+    policy = build_policy(
+        config.model, device=resolve_device(config.model.device), value_stop_gradient=algorithm.value_stop_gradient
+    )
     interface = interface_for(config.env.id)
     policy_parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(

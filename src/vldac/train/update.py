@@ -86,23 +86,25 @@ def ppo_update(
         for step, rows in enumerate(minibatches(len(records), settings.minibatch_size, rng)):
             prompts = policy.prompts([records[i].frames for i in rows], [records[i].text for i in rows])
             length = int(token_mask[rows].sum(1).max())
-            ids, mask, old = token_ids[rows, :length], token_mask[rows, :length], old_logprobs[rows, :length]
+            device = policy.device
+            ids, mask = token_ids[rows, :length].to(device), token_mask[rows, :length].to(device)
+            old = old_logprobs[rows, :length].to(device)
             policy.model.train()
             logprobs, values = policy.score(prompts, ids, mask, temperature)
-            advantages = batch.advantages[rows]
+            advantages, returns = batch.advantages[rows].to(device), batch.returns[rows].to(device)
             if settings.name == "rl4vlm":
                 loss_policy = rl4vlm_policy_loss(
-                    logprobs, old, advantages, thought_mask[rows, :length], action_mask[rows, :length],
+                    logprobs, old, advantages, thought_mask[rows, :length].to(device), action_mask[rows, :length].to(device),
                     settings.thought_weight, settings.clip_eps,
                 )
             else:
                 loss_policy = vldac_policy_loss(logprobs, old, advantages, mask, settings.clip_eps)
-            loss_value = value_loss(values, batch.returns[rows]) if has_critic else torch.zeros(())
-            loss_kl = torch.zeros(())
+            loss_value = value_loss(values, returns) if has_critic else torch.zeros((), device=device)
+            loss_kl = torch.zeros((), device=device)
             if use_kl:
                 if epoch == 0:
-                    reference_logprobs[rows, :length] = policy.reference_logprobs(prompts, ids, mask, temperature)
-                loss_kl = kl_penalty(logprobs, reference_logprobs[rows, :length], mask)
+                    reference_logprobs[rows, :length] = policy.reference_logprobs(prompts, ids, mask, temperature).cpu()
+                loss_kl = kl_penalty(logprobs, reference_logprobs[rows, :length].to(device), mask)
             if value_only:
                 loss = settings.value_coef * loss_value
             else:
