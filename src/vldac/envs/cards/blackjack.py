@@ -26,12 +26,11 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 from PIL import Image, ImageDraw
 
 from vldac.envs.cards import playing_cards, render
+from vldac.envs.cards.table import CardTableEnv
 
 STAND, HIT = 0, 1
 DEALER_STANDS_AT = 17
@@ -175,7 +174,7 @@ def optimal_win_rate() -> float:
     return float(_optimal_outcome()[1])
 
 
-class BlackjackEnv(gymnasium.Env):
+class BlackjackEnv(CardTableEnv):
     """Hit or stand against the dealer, reading both hands from the frame.
 
     Observation: (frame_size, frame_size, 3) uint8 frame: the dealer's up-card and a
@@ -187,17 +186,8 @@ class BlackjackEnv(gymnasium.Env):
     outcome (None while playing, else "win", "draw" or "loss"), steps (int).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
-
     def __init__(self, frame_size: int = 300, max_steps: int = 10, render_mode: str | None = None):
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
-        self.frame_size = frame_size
-        self.max_steps = max_steps
-        self.render_mode = render_mode
-        self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, 3), np.uint8)
-        self.action_space = spaces.Discrete(2)
-        self.action_names = ["stand", "hit"]
+        super().__init__(frame_size, max_steps, render_mode, ["stand", "hit"])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -235,10 +225,6 @@ class BlackjackEnv(gymnasium.Env):
         self.episode_over = terminated or truncated
         self.frame = self._draw()
         return self.frame, reward, terminated, truncated, self._info()
-
-    def render(self) -> np.ndarray | None:
-        """The current frame for render_mode="rgb_array", else None."""
-        return self.frame.copy() if self.render_mode == "rgb_array" else None
 
     def _draw_card(self) -> int:
         """A rank 1..13 from the infinite deck."""

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 from PIL import ImageDraw
 
 from vldac.envs.cards import playing_cards, render
+from vldac.envs.cards.table import CardTableEnv
 from vldac.envs.cards.formula import evaluate
 
 NUMBERS = [str(n) for n in range(1, 11)]
@@ -40,15 +39,13 @@ FORMULA_WIDTH, CARD_JITTER = 0.92, 0.01
 FACE_CHANNELS = (232, 255)
 
 
-class FormulaCardsEnv(gymnasium.Env):
+class FormulaCardsEnv(CardTableEnv):
     """Base of the formula card worlds; subclasses set the class attributes and `_deal`.
 
     Observation: (frame_size, frame_size, 3) uint8 frame showing the cards and the formula.
     info (every reset and step): success (bool), cards (ranks in table order), values,
     formula (action names appended so far), formula_text (joined), used (per card), steps.
     """
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     operators: tuple[str, ...]
     target: int
@@ -60,14 +57,7 @@ class FormulaCardsEnv(gymnasium.Env):
     card_boxes: tuple[tuple[float, float, float, float], ...]
 
     def __init__(self, frame_size: int, max_steps: int, render_mode: str | None):
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
-        self.frame_size = frame_size
-        self.max_steps = max_steps
-        self.render_mode = render_mode
-        self.action_names = [*NUMBERS, *self.operators, "="]
-        self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, 3), np.uint8)
-        self.action_space = spaces.Discrete(len(self.action_names))
+        super().__init__(frame_size, max_steps, render_mode, [*NUMBERS, *self.operators, "="])
 
     def _deal(self) -> tuple[list[int], list[int]]:
         """Ranks (1..13) and suits (0..3) of the cards in table order, drawn from self.np_random."""
@@ -118,10 +108,6 @@ class FormulaCardsEnv(gymnasium.Env):
         truncated = not terminated and self.steps >= self.max_steps
         self.frame = self._draw()
         return self.frame, reward, terminated, truncated, self._info()
-
-    def render(self) -> np.ndarray | None:
-        """The current frame for render_mode="rgb_array", else None."""
-        return self.frame.copy() if self.render_mode == "rgb_array" else None
 
     def _unused_card(self, value: int) -> int | None:
         """The first unused card (table order) worth `value`, or None."""

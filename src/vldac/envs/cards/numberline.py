@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 from PIL import ImageDraw
 
 from vldac.envs.cards import render
+from vldac.envs.cards.table import CardTableEnv
 
 HIGH = 5  # positions are 0..HIGH
 
@@ -28,24 +27,15 @@ LABEL_RIGHT, DIGIT_LEFT = 0.62, 0.67
 TARGET_BASELINE, CURRENT_BASELINE = 0.42, 0.88
 
 
-class NumberLineEnv(gymnasium.Env):
+class NumberLineEnv(CardTableEnv):
     """Move a number to a target with "-" and "+", reading both from the frame.
 
     Observation: (frame_size, frame_size, 3) uint8 frame. Actions: 0 = "-", 1 = "+".
     info (every reset and step): success (bool), current, target, steps (int).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
-
     def __init__(self, frame_size: int = 300, max_steps: int = 10, render_mode: str | None = None):
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
-        self.frame_size = frame_size
-        self.max_steps = max_steps
-        self.render_mode = render_mode
-        self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, 3), np.uint8)
-        self.action_space = spaces.Discrete(2)
-        self.action_names = ["-", "+"]
+        super().__init__(frame_size, max_steps, render_mode, ["-", "+"])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -73,10 +63,6 @@ class NumberLineEnv(gymnasium.Env):
         truncated = not self.success and self.steps >= self.max_steps
         self.frame = self._draw()
         return self.frame, reward, self.success, truncated, self._info()
-
-    def render(self) -> np.ndarray | None:
-        """The current frame for render_mode="rgb_array", else None."""
-        return self.frame.copy() if self.render_mode == "rgb_array" else None
 
     def _info(self) -> dict[str, Any]:
         return {"success": self.success, "current": self.current, "target": self.target, "steps": self.steps}
