@@ -45,6 +45,21 @@ def test_demonstrations_are_reproducible_from_the_seed():
     assert all((a.frames[0] == b.frames[0]).all() for a, b in zip(first, second))
 
 
+def test_every_packaged_training_recipe_names_a_shipped_model():
+    from importlib import resources
+
+    from vldac.config import TrainConfig, load_config, read_recipe
+
+    recipes = [p.name[:-5] for p in resources.files("vldac.configs").iterdir()
+               if p.name.endswith(".yaml") and not p.name.startswith("sft_")]
+    assert {"numberline_tiny", "ezpoints_tiny", "points24_tiny", "blackjack_tiny"} <= set(recipes)
+    for recipe in recipes:
+        config = load_config(TrainConfig, read_recipe(recipe, ""))
+        folder = resolve_model_path(config.model.path)
+        assert read_world_settings(config.model.path)["env_id"] == config.env.id, recipe
+        assert sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) < 30 * 2**20
+
+
 def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
     folder = resolve_model_path("builtin:tiny-numberline")
     size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
