@@ -36,7 +36,8 @@ def main() -> None:
     steps = [r["env_steps"] for r in rows if r["success_rate"] is not None]
     sampled = [r["success_rate"] for r in rows if r["success_rate"] is not None]
     greedy = [(r["env_steps"], r["greedy_success_rate"]) for r in rows if r.get("greedy_success_rate") is not None]
-    figure, axis = plt.subplots(figsize=(6, 4))
+    returns = [r["mean_return"] for r in rows if r["success_rate"] is not None]
+    figure, (axis, return_axis) = plt.subplots(1, 2, figsize=(10, 4))
     axis.plot(steps, sampled, label="sampled (training episodes)", alpha=0.7)
     if greedy:
         axis.plot(*zip(*greedy), "o-", label="greedy (validation seeds)")
@@ -46,6 +47,10 @@ def main() -> None:
     axis.grid(alpha=0.3)
     axis.legend()
     axis.set_title(args.run.name)
+    return_axis.plot(steps, returns, alpha=0.7, color="tab:green")
+    return_axis.set_xlabel("environment steps")
+    return_axis.set_ylabel("mean return (training episodes)")
+    return_axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(args.output, dpi=120)
     print(f"saved {args.output}")
