@@ -72,6 +72,7 @@ def test_every_algorithm_trains_through_the_same_cli(tiny_qwen2vl_dir, tmp_path)
 def test_unknown_algorithm_and_bad_group_size_are_one_sentence(tiny_qwen2vl_dir, tmp_path):
     result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=ppo", cwd=tmp_path, check=False)
     assert result.returncode == 2 and "algorithm.name 'ppo' is unknown" in result.stderr
+    assert not (tmp_path / "runs").exists(), "a rejected config must not leave a run folder behind"
     result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=loop", "algorithm.group_size=3",
                    cwd=tmp_path, check=False)
     assert result.returncode == 2 and "must be a multiple of algorithm.group_size" in result.stderr

@@ -88,8 +88,25 @@ class Progress:
     elapsed: float = 0.0
 
 
+def check_config(config: TrainConfig) -> None:
+    """Settings that are well-typed but do not fit together, caught before anything is written."""
+    algorithm = config.algorithm
+    if algorithm.name not in CRITIC_ALGORITHMS + GROUP_ALGORITHMS:
+        raise ConfigError(
+            f"algorithm.name '{algorithm.name}' is unknown; use one of {', '.join(CRITIC_ALGORITHMS + GROUP_ALGORITHMS)}."
+        )
+    if algorithm.name in GROUP_ALGORITHMS and config.env.num_envs % algorithm.group_size:
+        raise ConfigError(
+            f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
+            f"({algorithm.group_size}) for {algorithm.name}."
+        )
+    interface_for(config.env.id)
+    resolve_model_path(config.model.path)
+
+
 def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path:
     """Run (or resume) training; returns the run folder."""
+    check_config(config)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     if resume is None:
@@ -102,16 +119,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     minibatch_rng = np.random.default_rng(config.seed + 1)
 
     algorithm = config.algorithm
-    if algorithm.name not in CRITIC_ALGORITHMS + GROUP_ALGORITHMS:
-        raise ConfigError(
-            f"algorithm.name '{algorithm.name}' is unknown; use one of {', '.join(CRITIC_ALGORITHMS + GROUP_ALGORITHMS)}."
-        )
     grouped = algorithm.name in GROUP_ALGORITHMS
-    if grouped and config.env.num_envs % algorithm.group_size:
-        raise ConfigError(
-            f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
-            f"({algorithm.group_size}) for {algorithm.name}."
-        )
     policy = build_policy(
         config.model, device=resolve_device(config.model.device), value_stop_gradient=algorithm.value_stop_gradient
     )
