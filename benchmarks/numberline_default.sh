@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The skeleton's acceptance benchmark: the default job (`vldac train`) under /usr/bin/time,
 # then greedy evaluation of the warm start and of the final checkpoint on 200 held-out seeds,
-# then the learning curve as a PNG. Usage: benchmarks/numberline_default.sh [WORKDIR]
+# then the learning curve as a PNG (needs matplotlib: pip install -e ".[plot]").
+# Usage: benchmarks/numberline_default.sh [WORKDIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 workdir="${1:-$(mktemp -d)}"
