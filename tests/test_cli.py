@@ -106,3 +106,10 @@ def test_eval_expert_plays_the_scripted_expert_on_the_seeds(tmp_path):
     result = vldac("eval", "expert", "--env", "vldac/NumberLine-v0", "--episodes", "20", cwd=tmp_path)
     metrics = json.loads(result.stdout)
     assert metrics["episodes"] == 20 and metrics["success_rate"] == 1.0 and metrics["policy"] == "expert"
+
+
+def test_env_kwargs_the_world_does_not_take_are_one_sentence_and_leave_no_run(tmp_path):
+    result = vldac("train", "env.kwargs.bogus=1", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "does not accept the env kwargs" in result.stderr
+    assert not (tmp_path / "runs").exists()

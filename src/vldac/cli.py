@@ -48,21 +48,23 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    from vldac.agents import interface_for
     from vldac.evaluate import EVAL_SEED_START, evaluate, evaluate_expert
     from vldac.models.loading import load_policy, read_world_settings, resolve_device
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
+    try:
+        given_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else None
+    except json.JSONDecodeError:
+        raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not JSON; write it like '{{\"frame_size\": 84}}'.") from None
     if args.model == "expert":
-        env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
-        print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, env_kwargs), separators=(",", ":")))
+        print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, given_kwargs), separators=(",", ":")))
         return
+    interface_for(args.env)
     world = read_world_settings(args.model)
-    if args.env_kwargs:
-        try:
-            env_kwargs = json.loads(args.env_kwargs)
-        except json.JSONDecodeError:
-            raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not JSON; write it like '{{\"frame_size\": 84}}'.") from None
+    if given_kwargs is not None:
+        env_kwargs = given_kwargs
     else:
         env_kwargs = world.get("env_kwargs", {}) if world.get("env_id") == args.env else {}
     history = args.history or world.get("history", 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
@@ -14,8 +13,10 @@ from vldac.agents import interface_for
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs
 
-EVAL_SEED_START = 1_000_000
-"""Evaluation seeds start here; training draws episode seeds below it, so the two never overlap."""
+TRAINING_SEED_LIMIT = 1_000_000
+"""Training (and demonstration) episodes draw their seeds below this."""
+EVAL_SEED_START = TRAINING_SEED_LIMIT
+"""Evaluation seeds start here, so they never overlap the training seeds."""
 
 
 def evaluate(
@@ -75,7 +76,7 @@ def evaluate_expert(
 ) -> dict[str, float | int]:
     """The world's scripted expert on the same seeds: the upper bound a trained model is held to."""
     expert = vldac.envs.expert_for(env_id)
-    env = gym.make(env_id, **(env_kwargs or {}))
+    env = vldac.envs.make_world(env_id, **(env_kwargs or {}))
     stats = EpisodeStats()
     for episode_seed in range(seed, seed + episodes):
         _, info = env.reset(seed=episode_seed)

@@ -24,6 +24,17 @@ def register_world(env_id: str, entry_point: str, description: str, expert: str 
         _EXPERTS[env_id] = expert
 
 
+def make_world(env_id: str, **kwargs: Any) -> gymnasium.Env:
+    """``gymnasium.make`` with one clear sentence when the id or the kwargs do not fit."""
+    try:
+        return gymnasium.make(env_id, **kwargs)
+    except gymnasium.error.Error as error:
+        known = ", ".join(sorted(_DESCRIPTIONS))
+        raise ValueError(f"World {env_id!r} is not registered ({error}); known worlds: {known}.") from None
+    except TypeError as error:
+        raise ValueError(f"World {env_id!r} does not accept the env kwargs {kwargs}: {error}; fix env.kwargs.") from None
+
+
 def expert_for(env_id: str) -> Callable[[dict[str, Any]], int]:
     """The scripted expert of a world: info -> action index."""
     if env_id not in _EXPERTS:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from vldac.agents import FrameHistory, LanguageInterface, action_field_offset
+from vldac.envs import make_world
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import RolloutBuffer, StepRecord
 
@@ -72,7 +73,7 @@ class LockstepEnvs:
         autoreset: bool = True,
     ):
         self.env_id = env_id
-        self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
+        self.envs = [make_world(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
         self.interface = interface
         self.history = FrameHistory(history)
         self.invalid_penalty = invalid_penalty

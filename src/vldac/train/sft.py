@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -25,14 +24,13 @@ from tqdm import tqdm
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
 from vldac.config import SFTConfig, save_config
+from vldac.evaluate import TRAINING_SEED_LIMIT
 from vldac.models.loading import load_base_model, resolve_model_path, save_world_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 from vldac.models.value_head import ValueHead
 from vldac.rollout.buffer import pad_answers
-
-TRAINING_SEED_LIMIT = 1_000_000
 
 
 @dataclass
@@ -50,7 +48,7 @@ def wrong_action(expert: int, num_actions: int) -> int:
 def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> list[Demonstration]:
     """``config.demonstrations`` (frames, answer) pairs along expert episodes on training seeds."""
     rng = np.random.default_rng(config.seed)
-    env = gym.make(config.env.id, **config.env.kwargs)
+    env = vldac.envs.make_world(config.env.id, **config.env.kwargs)
     expert = vldac.envs.expert_for(config.env.id)
     mistaken = {tuple(state) for state in config.mistakes.states}
     history = FrameHistory(config.env.history)

@@ -18,14 +18,14 @@ from tqdm import tqdm
 from vldac.agents import interface_for
 from vldac.algorithms import explained_variance, gae, group_normalized, leave_one_out, normalize_advantages
 from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config
-from vldac.evaluate import evaluate
+from vldac.envs import make_world
+from vldac.evaluate import TRAINING_SEED_LIMIT, evaluate
 from vldac.models.loading import build_policy, resolve_device, resolve_model_path
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, save_checkpoint
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
 
-TRAINING_SEED_LIMIT = 1_000_000
 VALIDATION_SEED_START = 2_000_000
 """In-training greedy checks use seeds from here: held out from training, and apart from the
 evaluation seeds that `vldac eval` uses by default (from 1,000,000)."""
@@ -101,6 +101,7 @@ def check_config(config: TrainConfig) -> None:
             f"({algorithm.group_size}) for {algorithm.name}."
         )
     interface_for(config.env.id)
+    make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
 
 
