@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 import vldac.envs
 from vldac.envs.cards.ezpoints import EZPointsEnv, expert_action, solution
+from tests.worlds import assert_same_replays, replay
 
 ENV_ID = "vldac/EZPoints-v0"
 NAMES = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "+", "*", "="]
@@ -188,21 +189,8 @@ def test_same_seed_reproduces_frames_and_infos_over_many_seeds():
     rng = np.random.default_rng(0)
     for seed in range(40):
         actions = [int(a) for a in rng.integers(13, size=10)]
-        runs = []
-        for _ in range(2):
-            env = EZPointsEnv(frame_size=84, render_mode="rgb_array")
-            frame, info = env.reset(seed=seed)
-            run = [(frame, info)]
-            for action in actions:
-                frame, reward, terminated, truncated, info = env.step(action)
-                assert np.array_equal(frame, env.render())
-                run.append((frame, {**info, "reward": reward}))
-                if terminated or truncated:
-                    break
-            runs.append(run)
-        assert len(runs[0]) == len(runs[1])
-        for (frame_a, info_a), (frame_b, info_b) in zip(*runs):
-            assert np.array_equal(frame_a, frame_b) and info_a == info_b
+        runs = [replay(lambda: EZPointsEnv(frame_size=84, render_mode="rgb_array"), seed, actions) for _ in range(2)]
+        assert_same_replays(*runs)
 
 
 def test_different_seeds_give_different_frames_for_same_cards():

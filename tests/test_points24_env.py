@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 import vldac.envs
 from vldac.envs.cards.formula import evaluate, solvable, solve
 from vldac.envs.cards.points24 import Points24Env, expert_action
+from tests.worlds import assert_same_replays, replay
 
 ENV_ID = "vldac/Points24-v0"
 NAMES = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "+", "-", "*", "/", "(", ")", "="]
@@ -222,21 +223,8 @@ def test_same_seed_reproduces_frames_and_infos_over_many_seeds():
     rng = np.random.default_rng(1)
     for seed in range(30):
         actions = [int(a) for a in rng.integers(17, size=12)]
-        runs = []
-        for _ in range(2):
-            env = Points24Env(frame_size=112, render_mode="rgb_array")
-            frame, info = env.reset(seed=seed)
-            run = [(frame, info)]
-            for action in actions:
-                frame, reward, terminated, truncated, info = env.step(action)
-                assert np.array_equal(frame, env.render())
-                run.append((frame, {**info, "reward": reward}))
-                if terminated or truncated:
-                    break
-            runs.append(run)
-        assert len(runs[0]) == len(runs[1])
-        for (frame_a, info_a), (frame_b, info_b) in zip(*runs):
-            assert np.array_equal(frame_a, frame_b) and info_a == info_b
+        runs = [replay(lambda: Points24Env(frame_size=112, render_mode="rgb_array"), seed, actions) for _ in range(2)]
+        assert_same_replays(*runs)
 
 
 @pytest.mark.parametrize("frame_size", [56, 112, 300])
