@@ -61,12 +61,12 @@ def _eval(args: argparse.Namespace) -> None:
     if args.model == "expert":
         print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, given_kwargs), separators=(",", ":")))
         return
-    interface_for(args.env)
     world = read_world_settings(args.model)
     if given_kwargs is not None:
         env_kwargs = given_kwargs
     else:
         env_kwargs = world.get("env_kwargs", {}) if world.get("env_id") == args.env else {}
+    interface_for(args.env, env_kwargs)
     history = args.history or world.get("history", 1)
     policy = load_policy(args.model, dtype=args.dtype, device=resolve_device(args.device))
     result = evaluate(
@@ -81,7 +81,7 @@ def _envs(args: argparse.Namespace) -> None:
     from vldac.envs import list_worlds
 
     for env_id, description in list_worlds():
-        print(f"{env_id:28s} {description}")
+        print(f"{env_id:36s} {description}")
 
 
 class UsageError(ValueError):

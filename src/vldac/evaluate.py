@@ -39,7 +39,7 @@ def evaluate(
     over all steps), plus the standard error of the success rate.
     """
     seeds: Iterator[int] = iter(range(seed, seed + episodes))
-    interface = interface_for(env_id)
+    interface = interface_for(env_id, env_kwargs)
     envs = LockstepEnvs(
         env_id,
         min(num_envs, episodes),

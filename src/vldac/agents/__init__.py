@@ -1,14 +1,17 @@
 """Language interfaces: prompts from frames and text, safe parsing of answers into actions.
 
-Depends on the Python standard library only.
+Depends on the Python standard library, and on the pure parts of the worlds that describe
+MiniWorld's tasks and expert (no OpenGL).
 """
 
 from vldac.agents.base import FrameHistory, LanguageInterface, build_messages
 from vldac.agents.blackjack import BlackjackInterface
 from vldac.agents.ezpoints import EZPointsInterface
+from vldac.agents.miniworld import MiniWorldInterface
 from vldac.agents.numberline import NumberLineInterface
 from vldac.agents.parsing import ParsedAnswer, action_field_offset, format_answer, parse_answer
 from vldac.agents.points24 import Points24Interface
+from vldac.envs.miniworld.tasks import task_for
 
 INTERFACES: dict[str, type[LanguageInterface]] = {
     "vldac/NumberLine-v0": NumberLineInterface,
@@ -18,10 +21,13 @@ INTERFACES: dict[str, type[LanguageInterface]] = {
 }
 
 
-def interface_for(env_id: str) -> LanguageInterface:
-    """A new language interface for the gymnasium environment ``env_id``."""
+def interface_for(env_id: str, env_kwargs: dict | None = None) -> LanguageInterface:
+    """A new language interface for the gymnasium environment ``env_id`` made with ``env_kwargs``
+    (MiniWorld worlds read their ``actions`` setting from them)."""
+    if env_id.startswith("vldac/MiniWorld-"):
+        return MiniWorldInterface(task_for(env_id), (env_kwargs or {}).get("actions"))
     if env_id not in INTERFACES:
-        known = ", ".join(sorted(INTERFACES))
+        known = ", ".join([*sorted(INTERFACES), "vldac/MiniWorld-<Task>-v0"])
         raise ValueError(f"no language interface for environment {env_id!r}; known ids: {known}.")
     return INTERFACES[env_id]()
 
@@ -32,6 +38,7 @@ __all__ = [
     "EZPointsInterface",
     "FrameHistory",
     "LanguageInterface",
+    "MiniWorldInterface",
     "NumberLineInterface",
     "ParsedAnswer",
     "action_field_offset",

@@ -8,6 +8,8 @@ from typing import Any
 
 import gymnasium
 
+from vldac.envs.miniworld.tasks import TASKS
+
 _DESCRIPTIONS: dict[str, str] = {}
 _EXPERTS: dict[str, str] = {}
 
@@ -72,6 +74,20 @@ def register_worlds() -> None:
         "reading the dealer's up-card and your cards from the frame.",
         expert="vldac.envs.cards.blackjack:expert_action",
     )
+    register_miniworld_tasks()
+
+
+def register_miniworld_tasks() -> None:
+    """``vldac/MiniWorld-<Task>-v0`` for every Farama MiniWorld task (Farama's package is imported
+    only when one is made)."""
+    for task in TASKS.values():
+        register_world(
+            task.vldac_id,
+            "vldac.envs.miniworld.world:MiniWorldWorld",
+            f"{task.mission.format(goal_object='box or key')} (3D, Farama MiniWorld; needs vldac[miniworld]).",
+            expert="vldac.envs.miniworld.expert:expert_action" if task.goal_reaching else None,
+            task=task.name,
+        )
 
 
 def list_worlds() -> list[tuple[str, str]]:

@@ -89,7 +89,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    interface = interface_for(config.env.id)
+    interface = interface_for(config.env.id, config.env.kwargs)
     demonstrations = collect_demonstrations(config, interface)
     if config.base.startswith("new:"):
         if config.base != "new:tiny":

@@ -100,7 +100,7 @@ def check_config(config: TrainConfig) -> None:
             f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
             f"({algorithm.group_size}) for {algorithm.name}."
         )
-    interface_for(config.env.id)
+    interface_for(config.env.id, config.env.kwargs)
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
 
@@ -124,7 +124,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     policy = build_policy(
         config.model, device=resolve_device(config.model.device), value_stop_gradient=algorithm.value_stop_gradient
     )
-    interface = interface_for(config.env.id)
+    interface = interface_for(config.env.id, config.env.kwargs)
     policy_parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [

@@ -8,12 +8,16 @@ default; None keeps only the task's native limit), and reports in every step's i
 - ``mission``, the task in words;
 - for goal-reaching tasks, the simulator state the scripted expert reads: ``agent_pos`` (x, z),
   ``agent_dir`` (radians, counter-clockwise seen from above), ``goal_pos`` (x, z), ``turn_step``
-  (degrees) and ``floor_map`` (the episode's ``navigation.FloorMap``, built only when used).
+  (degrees), ``floor_map`` (the episode's ``navigation.FloorMap``, built only when used) and
+  ``action_names``.
 
 The reward is the task's native one; ``timeout_penalty`` is added at a step-limit truncation.
 """
 
 from __future__ import annotations
+
+import contextlib
+import sys
 
 import gymnasium
 import numpy as np
@@ -59,10 +63,12 @@ class MiniWorldWorld(gymnasium.Env):
         ]
         load_miniworld()
         try:
-            self.engine = gymnasium.make(
-                self.task.farama_id, obs_width=frame_size, obs_height=frame_size, domain_rand=domain_rand,
-                disable_env_checker=True, **(task_kwargs or {}),
-            ).unwrapped
+            # Farama prints its frame-buffer fallbacks; keep stdout for results (vldac eval prints JSON).
+            with contextlib.redirect_stdout(sys.stderr):
+                self.engine = gymnasium.make(
+                    self.task.farama_id, obs_width=frame_size, obs_height=frame_size, disable_env_checker=True,
+                    **({"domain_rand": True} if domain_rand else {}), **(task_kwargs or {}),
+                ).unwrapped
         except TypeError as error:
             raise ValueError(f"{self.task.farama_id} does not accept task_kwargs {task_kwargs}: {error}.") from None
         except Exception as error:
@@ -142,7 +148,7 @@ class MiniWorldWorld(gymnasium.Env):
             goal = self.engine.box.pos[[0, 2]].astype(float)
             info.update(
                 agent_pos=position.tolist(), agent_dir=float(agent.dir), goal_pos=goal.tolist(),
-                floor_map=self._floor_map,
+                floor_map=self._floor_map, action_names=self.action_names,
                 turn_step=float(self.engine.params.sample(None, "turn_step")),
             )
         return info

@@ -1,0 +1,41 @@
+"""Language interface of the MiniWorld tasks: the mission, numbered actions, thoughts then action."""
+
+from vldac.agents.base import LanguageInterface
+from vldac.envs.miniworld.expert import goal_visible, target_side
+from vldac.envs.miniworld.tasks import MiniWorldTask, chosen_actions
+
+SIDES = ("ahead", "left", "right")
+
+
+class MiniWorldInterface(LanguageInterface):
+    """One task's prompt; ``actions`` is the world's ``actions`` setting (None: the task's own set)."""
+
+    def __init__(self, task: MiniWorldTask, actions: list[str] | None = None):
+        self.task = task
+        self.action_names = list(chosen_actions(task, actions))
+
+    def instruction(self, info: dict) -> str:
+        """The mission and the numbered actions, e.g. ``Go to the red box. The images are your
+        last views, oldest first. Actions: 1 turn left, 2 turn right, 3 move forward. Answer as
+        {"thoughts": ..., "action": ...}.``"""
+        actions = ", ".join(f"{number} {name}" for number, name in enumerate(self.action_names, start=1))
+        return (
+            f"{info['mission']}. The images are your last views, oldest first. Actions: {actions}. "
+            'Answer as {"thoughts": "where the goal is", "action": "<an action name>"}.'
+        )
+
+    def thoughts(self, info: dict) -> str:
+        """Where the expert is heading: ``the red box is ahead`` / ``... to the left`` when the box
+        is in view, else ``no red box in view, the way is to the right`` (goal-reaching tasks)."""
+        if not self.task.goal_reaching:
+            raise ValueError(f"{self.task.vldac_id} has no scripted expert, so no demonstration thoughts.")
+        side = target_side(info)
+        where = "ahead" if side == "ahead" else f"to the {side}"
+        if goal_visible(info):
+            return f"the red box is {where}"
+        return f"no red box in view, the way is {where}"
+
+    def state_key(self, info: dict) -> list[int]:
+        """``[side, visible]``: where the next waypoint lies (0 ahead, 1 left, 2 right) and whether
+        the red box is in view (0 or 1)."""
+        return [SIDES.index(target_side(info)), int(goal_visible(info))]
