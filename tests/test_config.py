@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
+from vldac.agents import interface_for
 from vldac.config import ConfigError, TrainConfig, load_config, read_recipe
+from vldac.envs import make_world
 
 
 def test_packaged_default_recipe_loads_and_overrides_apply():
@@ -44,3 +48,11 @@ def test_invalid_yaml_is_a_clear_error(tmp_path):
     bad.write_text("a: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_recipe(str(bad), "numberline_tiny")
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in resources.files("vldac.configs").iterdir()
+                                          if p.name.endswith(".yaml") and not p.name.startswith("sft_")))
+def test_every_packaged_training_recipe_loads_and_names_a_world_it_can_make(recipe):
+    config = load_config(TrainConfig, read_recipe(None, recipe), [])
+    interface_for(config.env.id, config.env.kwargs)
+    make_world(config.env.id, **config.env.kwargs).close()

@@ -1,10 +1,13 @@
 """Language interface of the MiniWorld tasks: the mission, numbered actions, thoughts then action."""
 
+import math
+
 from vldac.agents.base import LanguageInterface
 from vldac.envs.miniworld.expert import goal_visible, target_side
 from vldac.envs.miniworld.tasks import MiniWorldTask, chosen_actions
 
 SIDES = ("ahead", "left", "right")
+FAR = 2.5  # metres: the distance from which the red box counts as far in the state key
 
 
 class MiniWorldInterface(LanguageInterface):
@@ -36,6 +39,8 @@ class MiniWorldInterface(LanguageInterface):
         return f"no red box in view, the way is {where}"
 
     def state_key(self, info: dict) -> list[int]:
-        """``[side, visible]``: where the next waypoint lies (0 ahead, 1 left, 2 right) and whether
-        the red box is in view (0 or 1)."""
-        return [SIDES.index(target_side(info)), int(goal_visible(info))]
+        """``[side, visible, far]``: where the next waypoint lies (0 ahead, 1 left, 2 right), whether
+        the red box is in view and whether it is more than ``FAR`` metres away (0 or 1 each)."""
+        (x, z), (goal_x, goal_z) = info["agent_pos"], info["goal_pos"]
+        far = math.hypot(goal_x - x, goal_z - z) > FAR
+        return [SIDES.index(target_side(info)), int(goal_visible(info)), int(far)]
