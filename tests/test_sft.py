@@ -45,14 +45,14 @@ def test_demonstrations_are_reproducible_from_the_seed():
     assert all((a.frames[0] == b.frames[0]).all() for a, b in zip(first, second))
 
 
-def test_every_packaged_training_recipe_names_a_shipped_model():
+def test_every_packaged_tiny_recipe_names_a_shipped_model():
     from importlib import resources
 
     from vldac.config import TrainConfig, load_config, read_recipe
 
     recipes = [p.name[:-5] for p in resources.files("vldac.configs").iterdir()
-               if p.name.endswith(".yaml") and not p.name.startswith("sft_")]
-    assert {"numberline_tiny", "ezpoints_tiny", "points24_tiny", "blackjack_tiny"} <= set(recipes)
+               if p.name.endswith("_tiny.yaml") and not p.name.startswith("sft_")]
+    assert {"numberline_tiny", "ezpoints_tiny", "points24_tiny", "blackjack_tiny", "miniworld_oneroom_tiny"} <= set(recipes)
     for recipe in recipes:
         config = load_config(TrainConfig, read_recipe(recipe, ""))
         folder = resolve_model_path(config.model.path)
