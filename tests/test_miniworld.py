@@ -14,6 +14,7 @@ from vldac.agents import FrameHistory, interface_for
 from vldac.envs import make_world
 from vldac.envs.miniworld.engine import MiniWorldUnavailable, load_miniworld
 from vldac.envs.miniworld.expert import bearing_to, expert_action, goal_visible, target_side
+from vldac.envs.miniworld.navigation import AGENT_RADIUS, FloorMap, segment_distances
 from vldac.envs.miniworld.tasks import TASKS, task_for
 from vldac.evaluate import evaluate_expert
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs
@@ -214,3 +215,27 @@ def test_training_runs_on_a_miniworld_world_with_a_frame_history(tiny_qwen2vl_di
     )
     rows = [json.loads(line) for line in (tmp_path / "runs" / "mw" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["env_steps"] == 16
+
+
+def test_the_floor_map_leads_through_the_doorway_clear_of_the_walls():
+    """Two 4 x 4 rooms side by side, joined by a doorway at x = 4, z in [1.5, 2.5]."""
+    square = np.array([[0.0, 0.0], [0.0, 4.0], [4.0, 4.0], [4.0, 0.0]])
+    inward = np.array([[1.0, 0.0], [0.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
+    rooms = [(square, inward), (square + [4.0, 0.0], inward)]
+    walls = np.array([
+        [[0, 0], [0, 4]], [[0, 4], [8, 4]], [[8, 4], [8, 0]], [[8, 0], [0, 0]],
+        [[4, 0], [4, 1.5]], [[4, 2.5], [4, 4]],
+    ], dtype=float)
+    floor_map = FloorMap(walls, rooms, [], goal=np.array([7.0, 3.3]), reach=0.5)
+    position, path = np.array([1.0, 3.3]), []
+    for _ in range(200):
+        step = np.asarray(floor_map.waypoint(position)) - position
+        position = position + step / max(np.linalg.norm(step), 1e-9) * min(0.15, np.linalg.norm(step))
+        path.append(position)
+        if np.linalg.norm(position - floor_map.goal) < 0.5:
+            break
+    path = np.array(path)
+    assert np.linalg.norm(path[-1] - floor_map.goal) < 0.5, "the walk did not reach the goal"
+    assert segment_distances(path, walls[:, 0], walls[:, 1]).min() > AGENT_RADIUS
+    crossing = path[np.argmin(np.abs(path[:, 0] - 4.0))]
+    assert 1.5 + AGENT_RADIUS < crossing[1] < 2.5 - AGENT_RADIUS
