@@ -133,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "config", None) and "=" in args.config:
         args.overrides, args.config = [args.config, *args.overrides], None
     from vldac.config import ConfigError
+    from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
     from vldac.rollout.collector import WorldCrashed
 
     try:
         args.run(args)
-    except (ConfigError, ModelLoadError, WorldCrashed, UsageError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, UsageError, FileNotFoundError, ValueError) as error:
         print(f"vldac {args.command}: {error}", file=sys.stderr)
         return 2
     return 0

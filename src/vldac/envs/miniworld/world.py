@@ -78,6 +78,8 @@ class MiniWorldWorld(gymnasium.Env):
                 ) from None
             raise
         self._floor_map: FloorMap | None = None
+        goal_object = GOAL_OBJECTS[getattr(self.engine, "_goal", 0)]  # Sign's goal argument, fixed per world
+        self._mission = self.task.mission.format(goal_object=goal_object)
         self._steps = 0
         self.frame = np.zeros(self.observation_space.shape, np.uint8)
 
@@ -140,8 +142,7 @@ class MiniWorldWorld(gymnasium.Env):
         return FloorMap(walls, rooms, obstacles, engine.box.pos[[0, 2]], reach)
 
     def _info(self, success: bool) -> dict:
-        goal_object = GOAL_OBJECTS[getattr(self.engine, "_goal", 0)]
-        info = {"success": bool(success), "mission": self.task.mission.format(goal_object=goal_object)}
+        info = {"success": bool(success), "mission": self._mission}
         if self.task.goal_reaching:
             agent = self.engine.agent
             position = agent.pos[[0, 2]].astype(float)
