@@ -13,7 +13,8 @@ from vldac.agents import action_field_offset, format_answer
 from vldac.algorithms import value_loss
 from vldac.config import ModelSettings, SweepConfig
 from vldac.models.loading import build_policy
-from vldac.rollout.buffer import StepRecord, pad_answers
+from vldac.models.tokens import pad_answers
+from vldac.rollout.buffer import StepRecord
 from vldac.train.sweep import expand_cells
 from vldac.train.update import thought_and_action_masks
 
@@ -32,7 +33,7 @@ def test_thought_and_action_masks_split_at_action_start():
         StepRecord(frames=[], text="", token_ids=torch.arange(3), logprobs=torch.zeros(3), value=0.0, reward=0.0,
                    terminated=False, truncated=False, invalid=True, action_start=None),
     ]
-    _, mask, _ = pad_answers([r.token_ids for r in records], None, pad_id=0)
+    _, mask = pad_answers([r.token_ids for r in records], pad_id=0)
     thoughts, actions = thought_and_action_masks(records, mask)
     assert thoughts.tolist() == [[True, True, False, False], [True, True, True, False]]
     assert actions.tolist() == [[False, False, True, True], [False, False, False, False]]

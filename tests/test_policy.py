@@ -1,8 +1,9 @@
-"""The model layer and the rollout/update path on tiny random Qwen2-VL and Qwen2.5-VL models."""
+"""The model layer (rollout engine, scorer, loading) on tiny random Qwen2-VL and Qwen2.5-VL models."""
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,18 +11,18 @@ import torch
 
 from vldac.agents import NumberLineInterface
 from vldac.algorithms import value_loss
-from vldac.config import AlgorithmSettings, ModelSettings
-from vldac.models.loading import build_policy, load_policy, save_policy
-from vldac.models.policy import first_end_mask
+from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings
+from vldac.models.loading import ModelLoadError, build_policy, load_policy, save_policy
+from vldac.models.tokens import AnswerTokens, pad_answers
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.update import UpdateBatch, ppo_update
 from tests.conftest import FRAME_SIZE
 
 
-def numberline_envs(num_envs: int, seed: int = 0) -> LockstepEnvs:
+def numberline_envs(num_envs: int, seed: int = 0, history: int = 1) -> LockstepEnvs:
     seeds = iter(range(seed, seed + 10_000))
     return LockstepEnvs(
-        "vldac/NumberLine-v0", num_envs, NumberLineInterface(), history=1, invalid_penalty=-1.0,
+        "vldac/NumberLine-v0", num_envs, NumberLineInterface(), history=history, invalid_penalty=-1.0,
         next_seed=lambda: next(seeds), env_kwargs={"frame_size": FRAME_SIZE},
     )
 
@@ -30,16 +31,59 @@ def texts(n: int) -> list[str]:
     return [NumberLineInterface().instruction({})] * n
 
 
-def lora_policy(folder):
-    return build_policy(ModelSettings(path=str(folder), value_head_hidden=[16], lora=ModelSettings().lora))
+def lora_policy(folder, **settings):
+    return build_policy(ModelSettings(path=str(folder), value_head_hidden=[16], **settings))
 
 
-def test_first_end_mask_keeps_first_end_token_and_nothing_after():
-    end = 7
-    ids = torch.tensor([[3, 7, 7, 0], [3, 4, 5, 6], [7, 0, 0, 0]])
-    mask, cut_off = first_end_mask(ids, end)
-    assert mask.tolist() == [[True, True, False, False], [True, True, True, True], [True, False, False, False]]
-    assert cut_off.tolist() == [False, True, False]
+def ragged_observations(n: int, seed: int = 0) -> tuple[list[list[np.ndarray]], list[str]]:
+    """n observations with 1-4 random frames each and instructions of different lengths."""
+    rng = np.random.default_rng(seed)
+    histories = [
+        [rng.integers(0, 256, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8) for _ in range(1 + row % 4)] for row in range(n)
+    ]
+    instructions = [NumberLineInterface().instruction({}) + " go" * (3 * row) for row in range(n)]
+    return histories, instructions
+
+
+def plain_answers(policy) -> list[torch.Tensor]:
+    """Three answers of 3, 2 and 1 ordinary tokens."""
+    ids = policy.processor.tokenizer('{"thoughts": "target 3", "action": "+"}', add_special_tokens=False)["input_ids"]
+    return [torch.tensor(ids[:3]), torch.tensor(ids[3:5]), torch.tensor(ids[5:6])]
+
+
+def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(tiny_model_dir):
+    policy = load_policy(str(tiny_model_dir))
+    tokenizer = policy.processor.tokenizer
+    im_end, end_of_text = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    assert policy.tokens.end_ids == (im_end,)
+    policy.model.generation_config.eos_token_id = [im_end, end_of_text]
+    tokens = AnswerTokens.of(policy.model, tokenizer)
+    assert tokens.end_ids == (im_end, end_of_text)
+    ids = torch.tensor([[5, end_of_text, 7, 7], [5, 6, im_end, end_of_text], [5, 6, 7, 8]])
+    mask, cut_off = tokens.first_end_mask(ids)
+    assert mask.tolist() == [[True, True, False, False], [True, True, True, False], [True, True, True, True]]
+    assert cut_off.tolist() == [False, False, True]
+
+
+def test_generation_stops_at_any_end_token_of_the_list(tiny_qwen2vl_dir):
+    policy = load_policy(str(tiny_qwen2vl_dir))
+    tokenizer = policy.processor.tokenizer
+    histories, instructions = ragged_observations(4)
+    prompts = policy.prompts(histories, instructions)
+    greedy = policy.sample(prompts, 1.0, 6, greedy=True).token_ids
+    # Declare two tokens that greedy decoding writes (row 0's third, row 1's second) end tokens.
+    end_ids = [int(greedy[0, 2]), int(greedy[1, 1]), tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    policy.model.generation_config.eos_token_id = end_ids
+    policy.tokens = policy.engine.tokens = AnswerTokens.of(policy.model, tokenizer)
+    assert policy.tokens.end_ids == tuple(dict.fromkeys(end_ids))
+    stopped = policy.sample(prompts, 1.0, 6, greedy=True)
+    is_end = torch.isin(greedy, torch.tensor(end_ids))
+    for row in range(4):
+        expected = int(is_end[row].nonzero()[0]) + 1 if is_end[row].any() else 6
+        assert int(stopped.token_mask[row].sum()) == expected
+        assert bool(stopped.cut_off[row]) == (not is_end[row].any())
+        assert torch.equal(stopped.token_ids[row, :expected], greedy[row, :expected])
+    assert stopped.token_mask[0].sum() <= 3 and stopped.token_mask[1].sum() <= 2
 
 
 def test_sampling_ignores_near_greedy_generation_config(tiny_model_dir):
@@ -61,13 +105,78 @@ def test_sampling_ignores_near_greedy_generation_config(tiny_model_dir):
     assert torch.equal(greedy[0], greedy[1])
 
 
+@pytest.mark.parametrize("temperature", [0.7, 1.5])
+def test_recorded_logprobs_are_those_of_the_tempered_distribution(tiny_qwen2vl_dir, temperature):
+    policy = load_policy(str(tiny_qwen2vl_dir))
+    histories, instructions = ragged_observations(6)
+    prompts = policy.prompts(histories, instructions)
+    samples = policy.sample(prompts, temperature, 10)
+    logprobs, _ = policy.score(prompts, samples.token_ids, samples.token_mask, temperature)
+    assert samples.token_logprobs.dtype == torch.float32
+    torch.testing.assert_close(logprobs * samples.token_mask, samples.token_logprobs, atol=1e-5, rtol=0)
+
+
 def test_sampled_answers_never_hold_vision_placeholders(tiny_model_dir):
     policy = load_policy(str(tiny_model_dir))
-    assert policy.blocked_ids
+    assert policy.tokens.blocked_ids
     envs = numberline_envs(1)
     prompts = policy.prompts(envs.frame_histories() * 32, texts(32))
     samples = policy.sample(prompts, temperature=3.0, max_new_tokens=16)
-    assert not np.isin(samples.token_ids[samples.token_mask].numpy(), policy.blocked_ids).any()
+    assert not np.isin(samples.token_ids[samples.token_mask].numpy(), policy.tokens.blocked_ids).any()
+
+
+def test_ragged_prompts_give_each_row_what_it_gets_alone(tiny_model_dir):
+    """Prompts of different lengths and 1-4 frames, left-padded in one batch: the rollout's value
+    (read at each row's last prompt token) and log-probs equal the same row's scored alone."""
+    policy = lora_policy(tiny_model_dir)
+    histories, instructions = ragged_observations(5)
+    prompts = policy.prompts(histories, instructions)
+    assert (prompts["attention_mask"] == 0).any(dim=1).sum() >= 3  # left padding exercised
+    assert prompts["attention_mask"][:, -1].all()
+    samples = policy.sample(prompts, 1.0, 8)
+    with torch.no_grad():
+        batch_logprobs, batch_values = policy.score(prompts, samples.token_ids, samples.token_mask, 1.0)
+    torch.testing.assert_close(batch_values, samples.values, atol=1e-5, rtol=0)
+    for row in range(5):
+        alone = policy.prompts(histories[row : row + 1], instructions[row : row + 1])
+        length = int(samples.token_mask[row].sum())
+        ids, mask = samples.token_ids[row : row + 1, :length], samples.token_mask[row : row + 1, :length]
+        with torch.no_grad():
+            logprobs, value = policy.score(alone, ids, mask, 1.0)
+        torch.testing.assert_close(value, samples.values[row : row + 1], atol=1e-5, rtol=0)
+        torch.testing.assert_close(logprobs, samples.token_logprobs[row : row + 1, :length], atol=1e-5, rtol=0)
+        torch.testing.assert_close(logprobs, batch_logprobs[row : row + 1, :length], atol=1e-5, rtol=0)
+
+
+def test_chunked_values_and_rescoring_equal_the_unchunked_ones(tiny_qwen2vl_dir):
+    policy = lora_policy(tiny_qwen2vl_dir, scoring_chunk_size=2)
+    histories, instructions = ragged_observations(5)
+    prompts = policy.prompts(histories, instructions)
+    samples = policy.sample(prompts, 1.0, 6)
+    observations = list(zip(histories, instructions))
+    torch.testing.assert_close(policy.observation_values(observations), samples.values, atol=1e-5, rtol=0)
+    answers = [samples.token_ids[row][samples.token_mask[row]] for row in range(5)]
+    logprobs, values = policy.rescore(observations, answers, 1.0)
+    torch.testing.assert_close(values, samples.values, atol=1e-5, rtol=0)
+    for row, answer_logprobs in enumerate(logprobs):
+        torch.testing.assert_close(answer_logprobs, samples.token_logprobs[row][samples.token_mask[row]], atol=1e-5, rtol=0)
+
+
+def test_the_scorer_is_one_module_holding_the_value_head(tiny_qwen2vl_dir):
+    policy = lora_policy(tiny_qwen2vl_dir)
+    parameters = list(policy.scorer.parameters())
+    assert len({id(p) for p in parameters}) == len(parameters)
+    trainable = {id(p) for p in parameters if p.requires_grad}
+    assert {id(p) for p in policy.value_head.parameters()} <= trainable
+    assert {id(p) for p in policy.model.parameters() if p.requires_grad} <= trainable
+    # One forward call of the module gives the log-probs and the values, and its backward reaches both.
+    histories, instructions = ragged_observations(3)
+    prompts = policy.prompts(histories, instructions)
+    samples = policy.sample(prompts, 1.0, 5)
+    policy.model.train()
+    logprobs, values = policy.scorer(prompts, samples.token_ids, samples.token_mask, 1.0)
+    (-(logprobs * samples.token_mask).sum() + values.sum()).backward()
+    assert all(p.grad is not None for p in parameters if p.requires_grad)
 
 
 def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_dir):
@@ -84,19 +193,10 @@ def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_d
         assert parameter.grad is None or torch.count_nonzero(parameter.grad) == 0, name
 
 
-def test_rollout_value_matches_update_value(tiny_model_dir):
-    policy = lora_policy(tiny_model_dir)
-    envs = numberline_envs(3)
-    prompts = policy.prompts(envs.frame_histories(), envs.instructions())
-    samples = policy.sample(prompts, 1.0, 8)
-    _, values = policy.score(prompts, samples.token_ids, samples.token_mask, 1.0)
-    torch.testing.assert_close(values.detach(), samples.values, atol=1e-5, rtol=0)
-    torch.testing.assert_close(policy.prompt_values(prompts), samples.values, atol=1e-5, rtol=0)
-
-
 def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir):
+    """Frame histories of 1-3 frames (prompts of different lengths in every mini-batch)."""
     policy = lora_policy(tiny_model_dir)
-    envs = numberline_envs(6)
+    envs = numberline_envs(6, history=3)
     parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [{"params": parameters, "lr": 1e-2}, {"params": list(policy.value_head.parameters()), "lr": 1e-3}]
@@ -104,9 +204,11 @@ def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_mode
     settings = AlgorithmSettings(minibatch_size=4, ppo_epochs=2)
     rng = np.random.default_rng(0)
     before = [p.detach().clone() for p in parameters]
+    frame_counts = set()
     for update in range(2):
-        buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 12), num_steps=2)
+        buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 12), num_steps=3)
         records = buffer.flat_records()
+        frame_counts |= {len(r.frames) for r in records}
         advantages = torch.linspace(-1, 1, len(records))
         diagnostics = ppo_update(
             policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
@@ -114,8 +216,69 @@ def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_mode
         )
         if update == 0:
             assert any(not torch.equal(b, p) for b, p in zip(before, parameters)), "the first update must move LoRA"
+    assert frame_counts == {1, 2, 3}
     assert diagnostics["first_ratio_error"] < 1e-5
     assert diagnostics["kl"] > 0
+
+
+def test_bfloat16_model_trains_float32_lora_and_value_head_with_float32_logprobs(tiny_qwen2vl_dir):
+    policy = lora_policy(tiny_qwen2vl_dir, dtype="bfloat16")
+    trainable = [(name, p) for name, p in policy.scorer.named_parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for _, p in trainable), [n for n, p in trainable if p.dtype != torch.float32]
+    frozen = [p for p in policy.model.parameters() if not p.requires_grad]
+    assert all(p.dtype == torch.bfloat16 for p in frozen)
+    histories, instructions = ragged_observations(2)
+    prompts = policy.prompts(histories, instructions)
+    samples = policy.sample(prompts, 1.0, 4)
+    assert samples.token_logprobs.dtype == torch.float32 and samples.values.dtype == torch.float32
+    logprobs, values = policy.score(prompts, samples.token_ids, samples.token_mask, 1.0)
+    assert logprobs.dtype == torch.float32 and values.dtype == torch.float32
+
+
+def test_full_fine_tuning_in_bfloat16_is_refused_in_one_sentence(tiny_qwen2vl_dir):
+    with pytest.raises(ModelLoadError, match="use model.dtype=float32 for full fine-tuning"):
+        build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), finetune="full", dtype="bfloat16"))
+
+
+def test_gradient_checkpointing_with_lora_gives_the_same_gradients(tiny_qwen2vl_dir):
+    histories, instructions = ragged_observations(3)
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        policy = lora_policy(tiny_qwen2vl_dir, gradient_checkpointing=checkpointing)
+        prompts = policy.prompts(histories, instructions)
+        ids, mask = pad_answers(plain_answers(policy), policy.pad_id)
+        policy.model.train()
+        logprobs, _ = policy.score(prompts, ids, mask, 1.0)
+        (logprobs * mask).sum().backward()
+        gradients.append({n: p.grad.clone() for n, p in policy.model.named_parameters() if p.requires_grad})
+    assert gradients[0].keys() == gradients[1].keys()
+    for name in gradients[0]:
+        torch.testing.assert_close(gradients[0][name], gradients[1][name], atol=1e-6, rtol=1e-5)
+    assert any(g.abs().sum() > 0 for g in gradients[1].values())
+
+
+def test_attention_implementation_is_selectable(tiny_qwen2vl_dir):
+    histories, instructions = ragged_observations(3)
+    results = []
+    for implementation in ("sdpa", "eager"):
+        policy = lora_policy(tiny_qwen2vl_dir, attn_implementation=implementation)
+        assert policy.model.config._attn_implementation == implementation
+        prompts = policy.prompts(histories, instructions)
+        ids, mask = pad_answers(plain_answers(policy), policy.pad_id)
+        with torch.no_grad():
+            results.append(policy.score(prompts, ids, mask, 1.0))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-4, rtol=0)
+    with pytest.raises(ModelLoadError, match="attention implementation it supports"):
+        lora_policy(tiny_qwen2vl_dir, attn_implementation="no_such_kernel")
+
+
+def test_dropout_during_rl_is_warned_about(tiny_qwen2vl_dir):
+    with pytest.warns(RuntimeWarning, match="Dropout is on during RL.*lora_dropout"):
+        lora_policy(tiny_qwen2vl_dir, lora=LoraSettings(dropout=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        lora_policy(tiny_qwen2vl_dir)
 
 
 def test_lora_checkpoint_loads_for_eval_with_value_head(tiny_model_dir, tmp_path):
@@ -135,8 +298,36 @@ def test_lora_checkpoint_loads_for_eval_with_value_head(tiny_model_dir, tmp_path
     torch.testing.assert_close(expected.values, got.values)
 
 
-def test_missing_model_path_is_one_clear_sentence(tmp_path):
-    from vldac.models.loading import ModelLoadError
+def test_saved_processor_names_the_familys_own_class(tiny_model_dir, tmp_path):
+    model_type = json.loads((tiny_model_dir / "config.json").read_text())["model_type"]
+    stock_class = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}[model_type]
+    policy = lora_policy(tiny_model_dir)
+    save_policy(policy, tmp_path / "ckpt")
+    processor_config = json.loads((tmp_path / "ckpt" / "processor_config.json").read_text())
+    assert processor_config["processor_class"] == stock_class
+    assert processor_config["video_processor"]["video_processor_type"] == "Qwen2VLVideoProcessor"
+    assert processor_config["video_processor"]["size"] == processor_config["image_processor"]["size"]
+    assert json.loads((tmp_path / "ckpt" / "tokenizer_config.json").read_text())["processor_class"] == stock_class
 
+
+def test_checkpoints_load_with_plain_auto_processor_where_torchvision_imports(tiny_model_dir, tmp_path):
+    """Runs only where torchvision imports (not beside the CPU torch wheel of CI)."""
+    pytest.importorskip("torchvision")
+    from transformers import AutoProcessor
+
+    policy = lora_policy(tiny_model_dir)
+    save_policy(policy, tmp_path / "ckpt")
+    stock = AutoProcessor.from_pretrained(tmp_path / "ckpt")
+    assert type(stock).__name__ == json.loads((tmp_path / "ckpt" / "processor_config.json").read_text())["processor_class"]
+    histories, instructions = ragged_observations(3)
+    ours = policy.prompts(histories, instructions)
+    from vldac.models.prompts import encode_prompts
+
+    theirs = encode_prompts(stock, histories, instructions)
+    assert torch.equal(ours["input_ids"], theirs["input_ids"])
+    torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"])
+
+
+def test_missing_model_path_is_one_clear_sentence(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist; download the model"):
         build_policy(ModelSettings(path=str(tmp_path / "nope")))

@@ -9,7 +9,7 @@ import torch
 
 from vldac.agents import LanguageInterface
 from vldac.algorithms import gae
-from vldac.models.policy import Samples
+from vldac.models.engine import Samples
 from vldac.config import AlgorithmSettings
 from vldac.rollout.collector import (
     EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_group_episodes, collect_rollout,
@@ -83,9 +83,10 @@ class ScriptedPolicy:
     def token_index_at(self, token_ids, char_offset):
         return 1
 
-    def prompt_values(self, prompts):
-        self.value_calls.append(list(prompts))
-        return torch.tensor([10.0 * s + 1 for s in prompts])
+    def observation_values(self, observations):
+        steps = self.prompts([frames for frames, _ in observations], [text for _, text in observations])
+        self.value_calls.append(steps)
+        return torch.tensor([10.0 * s + 1 for s in steps])
 
 
 def answer(action: str) -> str:

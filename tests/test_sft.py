@@ -8,7 +8,7 @@ from pathlib import Path
 from vldac.agents import NumberLineInterface, parse_answer
 from vldac.config import MistakeSettings, SFTConfig, EnvSettings
 from vldac.evaluate import evaluate
-from vldac.models.loading import load_policy, read_world_settings, resolve_model_path
+from vldac.models.loading import load_policy, read_run_settings, resolve_model_path
 from vldac.train.sft import collect_demonstrations, wrong_action
 
 
@@ -56,7 +56,7 @@ def test_every_packaged_tiny_recipe_names_a_shipped_model():
     for recipe in recipes:
         config = load_config(TrainConfig, read_recipe(recipe, ""))
         folder = resolve_model_path(config.model.path)
-        assert read_world_settings(config.model.path)["env_id"] == config.env.id, recipe
+        assert read_run_settings(config.model.path)["env_id"] == config.env.id, recipe
         assert sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) < 30 * 2**20
 
 
@@ -64,7 +64,7 @@ def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
     folder = resolve_model_path("builtin:tiny-numberline")
     size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
     assert size < 30 * 2**20
-    world = read_world_settings("builtin:tiny-numberline")
+    world = read_run_settings("builtin:tiny-numberline")
     assert world["env_id"] == "vldac/NumberLine-v0"
     policy = load_policy("builtin:tiny-numberline")
     result = evaluate(policy, world["env_id"], episodes=64, seed=3_000_000, env_kwargs=world["env_kwargs"],

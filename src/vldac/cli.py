@@ -50,7 +50,7 @@ def _sweep(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from vldac.agents import interface_for
     from vldac.evaluate import EVAL_SEED_START, evaluate, evaluate_expert
-    from vldac.models.loading import load_policy, read_world_settings, resolve_device
+    from vldac.models.loading import load_policy, read_run_settings, resolve_device
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
@@ -61,17 +61,27 @@ def _eval(args: argparse.Namespace) -> None:
     if args.model == "expert":
         print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, given_kwargs), separators=(",", ":")))
         return
-    world = read_world_settings(args.model)
+    trained = read_run_settings(args.model)
+    same_world = trained.get("env_id") == args.env
     if given_kwargs is not None:
         env_kwargs = given_kwargs
     else:
-        env_kwargs = world.get("env_kwargs", {}) if world.get("env_id") == args.env else {}
+        env_kwargs = trained.get("env_kwargs", {}) if same_world else {}
     interface_for(args.env, env_kwargs)
-    history = args.history or world.get("history", 1)
-    policy = load_policy(args.model, dtype=args.dtype, device=resolve_device(args.device))
+
+    def setting(flag, key: str, default, world_only: bool = False):
+        """A flag when given, else what the model was trained with, else vldac's default."""
+        if flag is not None:
+            return flag
+        return trained.get(key, default) if same_world or not world_only else default
+
+    policy = load_policy(args.model, dtype=setting(args.dtype, "dtype", "float32"), device=resolve_device(args.device))
     result = evaluate(
         policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
-        temperature=args.temperature, max_new_tokens=args.max_new_tokens, history=history,
+        temperature=setting(args.temperature, "temperature", 1.0),
+        max_new_tokens=setting(args.max_new_tokens, "max_new_tokens", 48),
+        history=setting(args.history, "history", 1),
+        invalid_penalty=setting(args.invalid_penalty, "invalid_penalty", -1.0, world_only=True),
         env_kwargs=env_kwargs,
     )
     print(json.dumps(result, separators=(",", ":")))
@@ -115,11 +125,12 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=1_000_000, help="episodes use seeds S..S+N-1")
     evaluate.add_argument("--num-envs", type=int, default=32)
     evaluate.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    evaluate.add_argument("--temperature", type=float, default=1.0)
-    evaluate.add_argument("--max-new-tokens", type=int, default=48)
-    evaluate.add_argument("--history", type=int, default=0, help="frames of history (default: as trained)")
+    evaluate.add_argument("--temperature", type=float, help="sampling temperature (default: as trained, else 1)")
+    evaluate.add_argument("--max-new-tokens", type=int, help="answer token limit (default: as trained, else 48)")
+    evaluate.add_argument("--history", type=int, help="frames of history (default: as trained, else 1)")
+    evaluate.add_argument("--invalid-penalty", type=float, help="reward of an invalid answer (default: as trained, else -1)")
     evaluate.add_argument("--env-kwargs", help='JSON env arguments (default: as trained), e.g. \'{"frame_size": 84}\'')
-    evaluate.add_argument("--dtype", default="float32")
+    evaluate.add_argument("--dtype", help="float32, bfloat16 or float16 (default: as trained, else float32)")
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
     evaluate.set_defaults(run=_eval)
 

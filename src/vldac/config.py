@@ -37,7 +37,13 @@ class LoraSettings:
 
 @dataclass
 class ModelSettings:
-    """Which VLM to load: a local Hugging Face folder, or ``builtin:<name>`` for a shipped model."""
+    """Which VLM to load: a local Hugging Face folder, or ``builtin:<name>`` for a shipped model.
+
+    dtype: the frozen weights' precision (float32, bfloat16, float16); LoRA weights, the value head
+    and their optimiser state stay float32, and full fine-tuning needs float32. attn_implementation
+    is passed to transformers (sdpa, eager, flash_attention_2, ...). scoring_chunk_size: rows per
+    no-grad scoring pass (bootstrap values, recomputed log-probs).
+    """
 
     path: str = "builtin:tiny-numberline"
     dtype: str = "float32"
@@ -46,6 +52,8 @@ class ModelSettings:
     lora: LoraSettings = field(default_factory=LoraSettings)
     value_head_hidden: list[int] = field(default_factory=lambda: [3072, 2048])
     gradient_checkpointing: bool = False
+    attn_implementation: str = "sdpa"
+    scoring_chunk_size: int = 32
 
 
 @dataclass
@@ -61,10 +69,17 @@ class EnvSettings:
 
 @dataclass
 class GenerationSettings:
-    """Sampling during rollouts: exactly softmax(logits / temperature), nothing else."""
+    """Sampling during rollouts: exactly softmax(logits / temperature), nothing else.
+
+    recompute_logprobs: before each update, recompute the behaviour log-probs and values with the
+    training forward (no grad, in chunks), as large-scale trainers do for rollout backends whose
+    sampler numerics differ from the trainer's. Off by default: with Hugging Face generation the
+    rollout's own numbers already match (the first ratio is 1 to 1e-5).
+    """
 
     temperature: float = 1.0
     max_new_tokens: int = 48
+    recompute_logprobs: bool = False
 
 
 @dataclass

@@ -9,6 +9,12 @@ one token (algorithm.md, VL-DAC point 3); a row with no token contributes nothin
 
 import torch
 
+LOG_RATIO_LIMIT = 20.0
+"""Log-ratios are clamped to +-20 before exp(): a summed sequence log-ratio (RL4VLM) of a long
+answer can otherwise overflow to inf (and inf * 0 advantage to NaN). Within the limit nothing
+changes; beyond it a row's term stays at its value at the limit, with no gradient (a ratio of
+e^20 is a broken step, not a signal)."""
+
 
 def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """k3 estimator of KL(pi || pi_ref) per token, elementwise and always >= 0:
@@ -48,8 +54,8 @@ def _clipped_surrogate(
     log_ratio: torch.Tensor, advantages: torch.Tensor, clip_eps: float
 ) -> torch.Tensor:
     """PPO objective min(rho * A, clip(rho, 1 - eps, 1 + eps) * A) with rho = exp(log_ratio);
-    advantages broadcast against log_ratio."""
-    ratio = torch.exp(log_ratio)
+    advantages broadcast against log_ratio; log_ratio clamped to +-LOG_RATIO_LIMIT first."""
+    ratio = torch.exp(log_ratio.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
     clipped_ratio = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps)
     return torch.minimum(ratio * advantages, clipped_ratio * advantages)
 
@@ -98,7 +104,7 @@ def clip_fraction(
 ) -> torch.Tensor:
     """Fraction of valid tokens whose ratio is outside the clip range, |rho - 1| > eps
     (0-dim float tensor; 0 with no valid token). [B, L] inputs."""
-    outside = (torch.exp(logp - old_logp) - 1).abs() > clip_eps
+    outside = (torch.exp((logp - old_logp).clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)) - 1).abs() > clip_eps
     return _masked_mean(outside.float(), mask)
 
 

@@ -7,8 +7,8 @@ folders (no hub downloads at run time); ``builtin:<name>`` names a model shipped
 
 from __future__ import annotations
 
-import copy
 import json
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -25,9 +25,10 @@ from vldac.models.value_head import ValueHead
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 VALUE_HEAD_FILE = "value_head.safetensors"
 VALUE_HEAD_CONFIG = "value_head.json"
-WORLD_SETTINGS = "vldac_world.json"
-"""The world a model was trained for (id, env kwargs such as frame size, frame history), so that
-``vldac eval`` shows it the frames it knows."""
+RUN_SETTINGS = "vldac_settings.json"
+"""How a model was trained, saved beside it: the world (env_id, env_kwargs, history,
+invalid_penalty), the generation settings (max_new_tokens, temperature) and the dtype, so that
+``vldac eval`` and ``vldac sweep`` evaluate it as it was trained unless told otherwise."""
 
 
 class ModelLoadError(RuntimeError):
@@ -71,13 +72,15 @@ def _dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
-def load_base_model(folder: Path, dtype: torch.dtype):
+def load_base_model(folder: Path, dtype: torch.dtype, attn_implementation: str = "sdpa"):
+    """The Hugging Face VLM in ``folder`` with ``dtype`` weights and the chosen attention kernels."""
     try:
-        return AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype)
-    except ValueError as error:
+        return AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype, attn_implementation=attn_implementation)
+    except (ValueError, ImportError) as error:
         raise ModelLoadError(
-            f"The model at {folder} is not a vision-language model transformers can load "
-            f"with AutoModelForImageTextToText ({error}); use an image-text-to-text checkpoint."
+            f"The model at {folder} cannot be loaded with AutoModelForImageTextToText and "
+            f"attn_implementation={attn_implementation} ({str(error).splitlines()[0]}); use an image-text-to-text "
+            "checkpoint and an attention implementation it supports (sdpa or eager)."
         ) from None
 
 
@@ -85,17 +88,43 @@ def hidden_size(model) -> int:
     return model.config.get_text_config().hidden_size
 
 
+def check_precision(settings: ModelSettings) -> None:
+    """Refuse what cannot train correctly: full fine-tuning keeps its master weights and Adam state
+    in the model's own dtype, so it needs float32 weights."""
+    _dtype(settings.dtype)
+    if settings.finetune == "full" and settings.dtype != "float32":
+        raise ModelLoadError(
+            f"Full fine-tuning with model.dtype={settings.dtype} would keep the trained weights and their optimiser "
+            "state in that dtype and lose small updates; use model.dtype=float32 for full fine-tuning, or "
+            "model.finetune=lora (LoRA weights and the value head are always float32)."
+        )
+    if settings.finetune not in ("lora", "full"):
+        raise ModelLoadError(f"model.finetune '{settings.finetune}' is not supported; use 'lora' or 'full'.")
+
+
+def nonzero_dropouts(model: torch.nn.Module) -> list[str]:
+    """Where the model (or its LoRA adapters) would drop activations in train mode: dropout modules
+    with p > 0 and *dropout settings > 0 in the model's configuration."""
+    found = [f"{name} (p={module.p})" for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Dropout) and module.p > 0]
+    configs = [model.config.get_text_config(), getattr(model.config, "vision_config", None)]
+    for config in filter(None, configs):
+        found += [f"config {key}={value}" for key, value in config.to_dict().items()
+                  if key.endswith("dropout") and isinstance(value, (int, float)) and value > 0]
+    return found
+
+
 def build_policy(
     settings: ModelSettings, device: torch.device | str = "cpu", value_stop_gradient: bool = True
 ) -> VLMPolicy:
     """A trainable policy from settings: the base model, LoRA adapters (or full fine-tuning),
-    a fresh value head, and the frozen reference (adapters disabled, or a frozen copy)."""
+    a fresh float32 value head, and the frozen reference (adapters disabled, or a frozen copy)."""
+    check_precision(settings)
     folder = resolve_model_path(settings.path)
     processor = load_processor(folder)
-    model = load_base_model(folder, _dtype(settings.dtype)).to(device)
+    model = load_base_model(folder, _dtype(settings.dtype), settings.attn_implementation).to(device)
     if settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    reference = None
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if settings.finetune == "lora":
         lora = LoraConfig(
             r=settings.lora.r,
@@ -103,13 +132,20 @@ def build_policy(
             lora_dropout=settings.lora.dropout,
             target_modules=_language_model_targets(model, settings.lora.target_modules),
         )
-        model = get_peft_model(model, lora)
-    elif settings.finetune == "full":
-        reference = copy.deepcopy(model).eval().requires_grad_(False)
-    else:
-        raise ModelLoadError(f"model.finetune '{settings.finetune}' is not supported; use 'lora' or 'full'.")
+        model = get_peft_model(model, lora, autocast_adapter_dtype=True)
+    dropouts = nonzero_dropouts(model)
+    if dropouts:
+        warnings.warn(
+            f"Dropout is on during RL ({', '.join(dropouts[:4])}{', ...' if len(dropouts) > 4 else ''}): the update's "
+            "log-probs then differ from the rollout's and the PPO ratio is noise; set lora.dropout=0 and the "
+            "model's dropout settings to 0.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     value_head = ValueHead(hidden_size(model), settings.value_head_hidden, value_stop_gradient).to(device)
-    return VLMPolicy(model, processor, value_head, reference_model=reference)
+    return VLMPolicy(
+        model, processor, value_head, frozen_reference=settings.finetune == "full", chunk_size=settings.scoring_chunk_size
+    )
 
 
 def _language_model_targets(model, names: list[str]) -> list[str]:
@@ -124,13 +160,13 @@ def _language_model_targets(model, names: list[str]) -> list[str]:
     return targets
 
 
-def save_world_settings(folder: Path, env_id: str, env_kwargs: dict, history: int) -> None:
-    (folder / WORLD_SETTINGS).write_text(json.dumps({"env_id": env_id, "env_kwargs": env_kwargs, "history": history}))
+def save_run_settings(folder: Path, settings: dict) -> None:
+    (folder / RUN_SETTINGS).write_text(json.dumps(settings))
 
 
-def read_world_settings(path: str) -> dict:
-    """The world settings saved with a model, or {} when it has none."""
-    file = resolve_model_path(path) / WORLD_SETTINGS
+def read_run_settings(path: str) -> dict:
+    """The run settings saved with a model (see RUN_SETTINGS), or {} when it has none."""
+    file = resolve_model_path(path) / RUN_SETTINGS
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
@@ -145,10 +181,12 @@ def save_policy(policy: VLMPolicy, folder: Path) -> None:
     (folder / VALUE_HEAD_CONFIG).write_text(json.dumps({"input_size": hidden_size(policy.model), "hidden_sizes": sizes}))
 
 
-def load_policy(path: str, dtype: str = "float32", device: torch.device | str = "cpu") -> VLMPolicy:
+def load_policy(path: str, dtype: str | None = None, device: torch.device | str = "cpu") -> VLMPolicy:
     """A saved policy for evaluation: a full model folder or a LoRA adapter folder (its base
-    model is read from adapter_config.json), with its value head when one was saved."""
+    model is read from adapter_config.json), with its value head when one was saved. The dtype
+    defaults to the one it was trained in (float32 when unknown)."""
     folder = resolve_model_path(path)
+    dtype = dtype or read_run_settings(path).get("dtype", "float32")
     if (folder / "adapter_config.json").is_file():
         base_path = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
         base_folder = resolve_model_path(base_path)

@@ -1,225 +1,122 @@
-"""A VLM as a policy: batched sampling with exact log-probs, and re-scoring for the update.
+"""A VLM as a policy: the prompt encoder, the rollout engine and the scorer behind one small interface.
 
-Shapes used throughout: B prompts, P padded prompt length (left padding, so column P-1 is the
-last prompt token of every row), L generated tokens (right padding after the first end-of-turn).
+- ``prompts``: frame histories and instructions -> left-padded model inputs (``encode_prompts``).
+- ``sample``: the rollout engine's answers, with V(s) from the value head on the engine's
+  prompt states (or from a scoring pass where a backend gives none).
+- ``score`` / ``reference_logprobs``: the scorer's one forward, with gradient or without.
+- ``observation_values`` / ``rescore``: no-grad scoring of many rows, in chunks of ``chunk_size``.
+
+Shapes: B prompts, P padded prompt length, L answer tokens.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
 import torch
-from PIL import Image
-from transformers import BatchFeature, GenerationConfig, PreTrainedModel, ProcessorMixin
+from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
 
-from vldac.agents.base import build_messages
+from vldac.models.engine import RolloutEngine, Samples
+from vldac.models.prompts import encode_prompts
+from vldac.models.scorer import PolicyScorer
+from vldac.models.tokens import AnswerTokens, pad_answers, token_index_at
 from vldac.models.value_head import ValueHead
 
-
-VISION_PLACEHOLDERS = (
-    "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>",
-    "<image>", "<start_of_image>", "<end_of_image>", "<image_soft_token>", "<fake_token_around_image>",
-)
-"""Tokens that mark images in a prompt: an answer containing one would break the next forward."""
-
-
-@dataclass
-class Samples:
-    """What one batched generation produced.
-
-    token_ids [B, L] long (pad after the end), token_logprobs [B, L] float32 (0 where masked),
-    token_mask [B, L] bool (tokens up to and including the first end-of-turn), values [B] float32,
-    cut_off [B] bool (no end-of-turn within the token limit), texts: decoded answers.
-    """
-
-    token_ids: torch.Tensor
-    token_logprobs: torch.Tensor
-    token_mask: torch.Tensor
-    values: torch.Tensor
-    cut_off: torch.Tensor
-    texts: list[str]
-
-
-def sampling_config(
-    temperature: float, max_new_tokens: int, eos_id: int, pad_id: int, greedy: bool, blocked_ids: list[int]
-) -> GenerationConfig:
-    """A generation configuration that samples exactly from softmax(logits / temperature) over
-    the vocabulary minus ``blocked_ids`` (vision placeholders, which an answer must never hold).
-
-    Every knob that would add a logits processor is set to its neutral value explicitly, so
-    nothing from a model's own generation_config.json (Qwen2-VL-Instruct ships top_k=1,
-    top_p=0.001) or from transformers' global defaults (top_k=50) can leak into rollouts.
-    """
-    return GenerationConfig(
-        do_sample=not greedy,
-        temperature=1.0 if greedy else temperature,
-        top_k=0,
-        top_p=1.0,
-        min_p=None,
-        typical_p=1.0,
-        epsilon_cutoff=0.0,
-        eta_cutoff=0.0,
-        repetition_penalty=1.0,
-        encoder_repetition_penalty=1.0,
-        no_repeat_ngram_size=0,
-        bad_words_ids=None,
-        suppress_tokens=blocked_ids or None,
-        begin_suppress_tokens=None,
-        forced_bos_token_id=None,
-        forced_eos_token_id=None,
-        sequence_bias=None,
-        min_new_tokens=0,
-        max_new_tokens=max_new_tokens,
-        num_beams=1,
-        renormalize_logits=False,
-        remove_invalid_values=False,
-        exponential_decay_length_penalty=None,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
-        use_cache=True,
-        return_dict_in_generate=True,
-        output_logits=True,
-        output_hidden_states=True,
-    )
-
-
-@contextmanager
-def neutral_model_generation_config(model: PreTrainedModel):
-    """Hide the model's own generation_config while generating (its values fill unset fields)."""
-    saved = model.generation_config
-    model.generation_config = GenerationConfig()
-    try:
-        yield
-    finally:
-        model.generation_config = saved
-
-
-def first_end_mask(token_ids: torch.Tensor, end_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """token_ids [B, L] -> (mask [B, L] bool up to and including the first end token, cut_off [B] bool)."""
-    is_end = token_ids == end_id
-    ends_before = torch.cumsum(is_end.long(), dim=1) - is_end.long()
-    return ends_before == 0, ~is_end.any(dim=1)
-
-
-def token_logprobs(
-    logits: torch.Tensor, token_ids: torch.Tensor, temperature: float, blocked_ids: list[int]
-) -> torch.Tensor:
-    """log softmax(logits / T) at token_ids over the vocabulary minus blocked_ids, in float32.
-
-    logits [B, L, V], token_ids [B, L] -> [B, L].
-    """
-    logits = logits.float() / temperature
-    if blocked_ids:
-        logits[..., blocked_ids] = -torch.inf
-    logprobs = torch.log_softmax(logits, dim=-1)
-    return logprobs.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
+Observation = tuple[list[np.ndarray], str]
+"""(frames oldest first, instruction text)."""
 
 
 class VLMPolicy:
-    """A Hugging Face VLM (optionally with LoRA) plus its processor and the step-level value head."""
+    """A Hugging Face VLM (optionally with LoRA), its processor, the value head and the reference."""
 
     def __init__(
         self,
         model: PreTrainedModel,
         processor: ProcessorMixin,
         value_head: ValueHead,
-        reference_model: PreTrainedModel | None = None,
+        frozen_reference: bool = False,
+        chunk_size: int = 32,
     ):
-        self.model = model
         self.processor = processor
-        self.value_head = value_head
-        self.reference_model = reference_model
-        tokenizer = processor.tokenizer
-        self.end_id = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else tokenizer.eos_token_id
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.end_id
-        vocabulary = tokenizer.get_vocab()
-        self.blocked_ids = sorted(vocabulary[token] for token in VISION_PLACEHOLDERS if token in vocabulary)
+        self.tokens = AnswerTokens.of(model, processor.tokenizer)
+        self.scorer = PolicyScorer(model, value_head, self.tokens.blocked_ids, frozen_reference)
+        self.engine = RolloutEngine(model, processor.tokenizer, self.tokens)
+        self.chunk_size = chunk_size
+
+    @property
+    def model(self) -> PreTrainedModel:
+        return self.scorer.model
+
+    @property
+    def value_head(self) -> ValueHead:
+        return self.scorer.value_head
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokens.pad_id
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     def prompts(self, frame_histories: list[list[np.ndarray]], instructions: list[str]) -> BatchFeature:
-        """Tokenised, left-padded prompts: one chat turn per history of frames (oldest first) and
-        its instruction text."""
-        texts, images = [], []
-        for frames, instruction in zip(frame_histories, instructions, strict=True):
-            messages = build_messages(instruction, len(frames))
-            texts.append(self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
-            images.append([Image.fromarray(frame) for frame in frames])
-        self.processor.tokenizer.padding_side = "left"
-        batch = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
-        return batch.to(self.device)
+        """Model inputs on the policy's device (see ``encode_prompts``)."""
+        return encode_prompts(self.processor, frame_histories, instructions).to(self.device)
 
     @torch.no_grad()
     def sample(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
-        """One batched generation call in eval mode; log-probs of exactly the sampling distribution."""
-        self.model.eval()
-        config = sampling_config(temperature, max_new_tokens, self.end_id, self.pad_id, greedy, self.blocked_ids)
-        with neutral_model_generation_config(self.model):
-            output = self.model.generate(**prompts, generation_config=config)
-        prompt_length = prompts["input_ids"].shape[1]
-        token_ids = output.sequences[:, prompt_length:]
-        token_mask, cut_off = first_end_mask(token_ids, self.end_id)
-        logits = torch.stack(output.logits, dim=1)
-        logprobs = token_logprobs(logits, token_ids, 1.0 if greedy else temperature, self.blocked_ids) * token_mask
-        prompt_state = output.hidden_states[0][-1][:, -1]
-        values = self.value_head(prompt_state)
-        texts = self.processor.tokenizer.batch_decode(
-            token_ids.masked_fill(~token_mask, self.pad_id), skip_special_tokens=True
-        )
-        return Samples(token_ids.clone(), logprobs, token_mask, values, cut_off, texts)
-
-    def token_index_at(self, token_ids: torch.Tensor, char_offset: int) -> int:
-        """Index of the answer token [L] whose decoded text covers character ``char_offset``
-        (binary search over decoded prefixes, which grow with the prefix)."""
-        low, high = 1, len(token_ids)
-        while low < high:
-            middle = (low + high) // 2
-            decoded = self.processor.tokenizer.decode(token_ids[:middle], skip_special_tokens=True)
-            if len(decoded) > char_offset:
-                high = middle
-            else:
-                low = middle + 1
-        return low - 1
-
-    def _forward(self, model: PreTrainedModel, prompts: BatchFeature, token_ids: torch.Tensor, token_mask: torch.Tensor):
-        prompt_length = prompts["input_ids"].shape[1]
-        response_length = token_ids.shape[1]
-        inputs = dict(prompts)
-        for key, value in prompts.items():
-            if torch.is_tensor(value) and value.dim() == 2 and value.shape == prompts["input_ids"].shape:
-                pad = token_ids if key == "input_ids" else token_mask.to(value.dtype) if key == "attention_mask" else torch.zeros_like(token_ids, dtype=value.dtype)
-                inputs[key] = torch.cat([value, pad], dim=1)
-        output = model(**inputs, logits_to_keep=response_length + 1, output_hidden_states=True, use_cache=False)
-        logits = output.logits[:, :response_length]
-        prompt_state = output.hidden_states[-1][:, prompt_length - 1]
-        return logits, prompt_state
+        """One batched generation; values [B] from the value head on the prefill's prompt states."""
+        samples = self.engine.generate(prompts, temperature, max_new_tokens, greedy)
+        if samples.prompt_states is not None:
+            values = self.value_head(samples.prompt_states)
+        else:
+            _, values = self.scorer(prompts, samples.token_ids[:, :0], samples.token_mask[:, :0], temperature)
+        return dataclasses.replace(samples, values=values, prompt_states=None)
 
     def score(
         self, prompts: BatchFeature, token_ids: torch.Tensor, token_mask: torch.Tensor, temperature: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Re-score sampled answers with gradients: (token_logprobs [B, L] float32, values [B] float32)."""
-        logits, prompt_state = self._forward(self.model, prompts, token_ids, token_mask)
-        return token_logprobs(logits, token_ids, temperature, self.blocked_ids), self.value_head(prompt_state)
+        """(token_logprobs [B, L] float32, values [B] float32), with gradient."""
+        return self.scorer(prompts, token_ids, token_mask, temperature)
 
     @torch.no_grad()
     def reference_logprobs(
         self, prompts: BatchFeature, token_ids: torch.Tensor, token_mask: torch.Tensor, temperature: float
     ) -> torch.Tensor:
-        """Log-probs [B, L] under the frozen starting model (LoRA adapters disabled, or a frozen copy)."""
-        if self.reference_model is not None:
-            model, context = self.reference_model, nullcontext()
-        else:
-            model, context = self.model, self.model.disable_adapter()
-        with context:
-            logits, _ = self._forward(model, prompts, token_ids, token_mask)
-        return token_logprobs(logits, token_ids, temperature, self.blocked_ids)
+        """Log-probs [B, L] under the frozen starting policy."""
+        return self.scorer(prompts, token_ids, token_mask, temperature, reference=True)[0]
 
     @torch.no_grad()
-    def prompt_values(self, prompts: BatchFeature) -> torch.Tensor:
-        """V(s) [B] for prompts alone (bootstrap values of final or last observations)."""
-        output = self.model(**prompts, logits_to_keep=1, output_hidden_states=True, use_cache=False)
-        return self.value_head(output.hidden_states[-1][:, -1])
+    def observation_values(self, observations: list[Observation]) -> torch.Tensor:
+        """V(s) [N] of N observations (bootstrap values), in chunks of ``chunk_size``."""
+        values = []
+        for start in range(0, len(observations), self.chunk_size):
+            chunk = observations[start : start + self.chunk_size]
+            prompts = self.prompts([frames for frames, _ in chunk], [text for _, text in chunk])
+            empty = torch.zeros((len(chunk), 0), dtype=torch.long, device=self.device)
+            values.append(self.scorer(prompts, empty, empty.bool(), 1.0)[1])
+        return torch.cat(values).cpu()
+
+    @torch.no_grad()
+    def rescore(
+        self, observations: list[Observation], answers: list[torch.Tensor], temperature: float
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The scorer's log-probs ([L_n] each) and values [N] of N recorded answers, in chunks, in
+        train mode: what the update's first forward computes, for backends whose sampler's numerics
+        differ from the trainer's."""
+        logprobs, values = [], []
+        for start in range(0, len(observations), self.chunk_size):
+            chunk = observations[start : start + self.chunk_size]
+            chunk_answers = answers[start : start + self.chunk_size]
+            prompts = self.prompts([frames for frames, _ in chunk], [text for _, text in chunk])
+            token_ids, token_mask = pad_answers(chunk_answers, self.pad_id)
+            self.model.train()
+            chunk_logprobs, chunk_values = self.scorer(prompts, token_ids.to(self.device), token_mask.to(self.device), temperature)
+            logprobs += [row[: len(answer)].cpu() for row, answer in zip(chunk_logprobs, chunk_answers, strict=True)]
+            values.append(chunk_values.cpu())
+        return logprobs, torch.cat(values)
+
+    def token_index_at(self, token_ids: torch.Tensor, char_offset: int) -> int:
+        """Index of the answer token [L] whose decoded text covers character ``char_offset``."""
+        return token_index_at(self.processor.tokenizer, token_ids, char_offset)

@@ -22,7 +22,7 @@ from transformers import (
 )
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from vldac.models.processor import VideoFreeQwen2VLProcessor
+from vldac.models.processor import VIDEO_FREE_PROCESSORS
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -157,7 +157,7 @@ def build_tiny_vlm(corpus: list[str], spec: TinyVLMSpec = TinyVLMSpec(), seed: i
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     pixels = spec.frame_size * spec.frame_size
     image_processor = Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels)
-    processor = VideoFreeQwen2VLProcessor(
+    processor = VIDEO_FREE_PROCESSORS[spec.family](
         image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
     )
     return model, processor

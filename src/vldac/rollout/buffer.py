@@ -95,18 +95,3 @@ class RolloutBuffer:
         """Records in [T, N] row-major order (matches ``tensor.reshape(-1)`` of the step grids)."""
         return [record for row in self.records for record in row]
 
-
-def pad_answers(
-    answers: list[torch.Tensor], logprobs: list[torch.Tensor] | None, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-pad answers [L_b] each: (token_ids [B, L] long, token_mask [B, L] bool, logprobs [B, L] float32)."""
-    length = max(len(tokens) for tokens in answers)
-    token_ids = torch.full((len(answers), length), pad_id, dtype=torch.long)
-    token_mask = torch.zeros((len(answers), length), dtype=torch.bool)
-    padded_logprobs = torch.zeros((len(answers), length), dtype=torch.float32)
-    for row, tokens in enumerate(answers):
-        token_ids[row, : len(tokens)] = tokens
-        token_mask[row, : len(tokens)] = True
-        if logprobs is not None:
-            padded_logprobs[row, : len(tokens)] = logprobs[row]
-    return token_ids, token_mask, padded_logprobs

@@ -247,8 +247,7 @@ def collect_rollout(
     buffer.last_observations = list(zip(envs.frame_histories(), envs.instructions()))
     requests = buffer.bootstrap_requests()
     if requests:
-        observations = [observation for _, observation in requests]
-        values = policy.prompt_values(policy.prompts([o[0] for o in observations], [o[1] for o in observations]))
+        values = policy.observation_values([observation for _, observation in requests])
         buffer.set_bootstrap_values([key for key, _ in requests], values.tolist())
     return buffer, stats, timing
 

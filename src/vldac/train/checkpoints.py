@@ -21,7 +21,7 @@ import torch
 from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from vldac.models.loading import VALUE_HEAD_FILE, save_policy, save_world_settings
+from vldac.models.loading import VALUE_HEAD_FILE, load_base_model, save_policy, save_run_settings
 from vldac.models.policy import VLMPolicy
 
 TRAINER_STATE = "trainer_state.json"
@@ -42,16 +42,16 @@ def save_checkpoint(
     state: dict[str, Any],
     checkpoints: Path,
     name: str,
-    world: dict[str, Any],
+    run_settings: dict[str, Any],
 ) -> Path:
     """Write checkpoint ``checkpoints/name`` atomically and point ``checkpoints/last`` at it.
 
-    ``world`` (env_id, env_kwargs, history) is saved with it for ``vldac eval``."""
+    ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``."""
     final = checkpoints / name
     staging = checkpoints / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     save_policy(policy, staging)
-    save_world_settings(staging, **world)
+    save_run_settings(staging, run_settings)
     torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
     (staging / TRAINER_STATE).write_text(json.dumps({**state, "torch_rng": torch_rng_state()}))
     for file in staging.iterdir():
@@ -75,12 +75,18 @@ def load_checkpoint(
     """Restore weights, optimiser and torch's random state; returns the trainer state (the
     learning-rate schedule follows from its environment-step count)."""
     if isinstance(policy.model, PeftModel):
-        set_peft_model_state_dict(policy.model, load_file(folder / "adapter_model.safetensors"))
+        result = set_peft_model_state_dict(policy.model, load_file(folder / "adapter_model.safetensors"))
+        if result.unexpected_keys:
+            raise ValueError(
+                f"The adapter in {folder} does not fit this run's LoRA settings (unexpected weights such as "
+                f"{result.unexpected_keys[0]}); resume with the config the run was started with."
+            )
     else:
-        weights = {}
-        for file in sorted(folder.glob("model*.safetensors")):
-            weights.update(load_file(file))
-        policy.model.load_state_dict(weights, strict=False)
+        # save_pretrained writes the family's on-disk key names, which differ from the module's own
+        # (e.g. model.layers.* for model.language_model.layers.*): from_pretrained maps them back.
+        trained = load_base_model(folder, next(policy.model.parameters()).dtype)
+        policy.model.load_state_dict(trained.state_dict(), strict=True)
+        del trained
     policy.value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
     saved = torch.load(folder / OPTIMIZER_STATE, weights_only=True)
     optimizer.load_state_dict(saved["optimizer"])

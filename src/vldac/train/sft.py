@@ -25,12 +25,12 @@ import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
 from vldac.config import SFTConfig, save_config
 from vldac.evaluate import TRAINING_SEED_LIMIT
-from vldac.models.loading import load_base_model, resolve_model_path, save_world_settings
+from vldac.models.loading import load_base_model, resolve_model_path, save_run_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
+from vldac.models.tokens import answer_token_ids, pad_answers
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 from vldac.models.value_head import ValueHead
-from vldac.rollout.buffer import pad_answers
 
 
 @dataclass
@@ -78,12 +78,6 @@ def tokenizer_corpus(interface: LanguageInterface, demonstrations: list[Demonstr
     return ["user", "assistant", *instructions] + [d.answer for d in demonstrations]
 
 
-def answer_tokens(policy: VLMPolicy, answers: list[str]) -> list[torch.Tensor]:
-    """Token ids of each answer followed by the end-of-turn token, as the model would write them."""
-    encoded = policy.processor.tokenizer(answers, add_special_tokens=False)["input_ids"]
-    return [torch.tensor(ids + [policy.end_id]) for ids in encoded]
-
-
 def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     """Build or load the base model, fit it to the demonstrations, save it to ``config.output``."""
     torch.manual_seed(config.seed)
@@ -102,7 +96,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
         folder = resolve_model_path(config.base)
         model, processor = load_base_model(folder, torch.float32), load_processor(folder)
     policy = VLMPolicy(model, processor, ValueHead(model.config.get_text_config().hidden_size, []))
-    tokens = answer_tokens(policy, [d.answer for d in demonstrations])
+    tokens = answer_token_ids(processor.tokenizer, policy.tokens, [d.answer for d in demonstrations])
 
     steps_per_epoch = math.ceil(len(demonstrations) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -116,7 +110,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
         for _ in range(config.epochs):
             for batch in np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch):
                 prompts = policy.prompts([demonstrations[i].frames for i in batch], [demonstrations[i].text for i in batch])
-                token_ids, token_mask, _ = pad_answers([tokens[i] for i in batch], None, policy.pad_id)
+                token_ids, token_mask = pad_answers([tokens[i] for i in batch], policy.pad_id)
                 logprobs, _ = policy.score(prompts, token_ids, token_mask, temperature=1.0)
                 loss = -(logprobs * token_mask).sum() / token_mask.sum()
                 optimizer.zero_grad(set_to_none=True)
@@ -132,7 +126,9 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     processor.save_pretrained(output)
-    save_world_settings(output, config.env.id, config.env.kwargs, config.env.history)
+    save_run_settings(
+        output, {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history, "dtype": "float32"}
+    )
     save_config(config, output / "sft_config.yaml")
     summary = {
         "demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(losses[-50:])),

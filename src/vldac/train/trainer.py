@@ -20,7 +20,8 @@ from vldac.algorithms import explained_variance, gae, group_normalized, leave_on
 from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config
 from vldac.envs import make_world
 from vldac.evaluate import TRAINING_SEED_LIMIT, evaluate
-from vldac.models.loading import build_policy, resolve_device, resolve_model_path
+from vldac.models.loading import build_policy, check_precision, resolve_device, resolve_model_path
+from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, save_checkpoint
@@ -103,6 +104,7 @@ def check_config(config: TrainConfig) -> None:
     interface_for(config.env.id, config.env.kwargs)
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
+    check_precision(config.model)
 
 
 def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path:
@@ -165,8 +167,12 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "seed_rng": seed_rng.bit_generator.state,
             "minibatch_rng": minibatch_rng.bit_generator.state,
         }
-        world = {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history}
-        return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", world)
+        run_settings = {
+            "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
+            "invalid_penalty": config.env.invalid_penalty, "max_new_tokens": config.generation.max_new_tokens,
+            "temperature": config.generation.temperature, "dtype": config.model.dtype,
+        }
+        return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", run_settings)
 
     bar = tqdm(
         total=total_steps, initial=progress.env_steps, unit="step",
@@ -177,11 +183,15 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         lr = set_cosine_learning_rates(optimizer, progress.env_steps / total_steps, config.optim)
         if grouped:
             trajectories, episodes, timing = collect_group_episodes(envs, policy, rollout_settings, algorithm.group_size)
+            if config.generation.recompute_logprobs:
+                rescore(policy, [record for trajectory in trajectories for record in trajectory], config.generation.temperature)
             records, flat_advantages = group_advantages(trajectories, algorithm)
             returns = torch.zeros(len(records))
             explained = None
         else:
             buffer, episodes, timing = collect_rollout(envs, policy, rollout_settings, config.train.rollout_steps)
+            if config.generation.recompute_logprobs:
+                rescore(policy, buffer.flat_records(), config.generation.temperature)
             steps = buffer.step_tensors()
             advantages, returns = gae(
                 steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
@@ -261,6 +271,14 @@ def set_cosine_learning_rates(optimizer: torch.optim.Optimizer, fraction: float,
     for group, initial in zip(optimizer.param_groups, (optim.lr, optim.value_lr)):
         group["lr"] = optim.final_lr + (initial - optim.final_lr) * decay
     return optimizer.param_groups[0]["lr"]
+
+
+def rescore(policy: VLMPolicy, records: list[StepRecord], temperature: float) -> None:
+    """Replace each record's behaviour log-probs and value by the training forward's (no grad)."""
+    logprobs, values = policy.rescore([(r.frames, r.text) for r in records], [r.token_ids for r in records], temperature)
+    for record, token_logprobs, value in zip(records, logprobs, values.tolist(), strict=True):
+        record.logprobs = token_logprobs
+        record.value = value
 
 
 def group_advantages(

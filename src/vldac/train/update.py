@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from vldac.algorithms import clip_fraction, kl_penalty, rl4vlm_policy_loss, value_loss, vldac_policy_loss
 from vldac.config import AlgorithmSettings
 from vldac.models.policy import VLMPolicy
-from vldac.rollout.buffer import StepRecord, pad_answers
+from vldac.models.tokens import pad_answers
+from vldac.rollout.buffer import StepRecord
 
 CRITIC_ALGORITHMS = ("vldac", "rl4vlm")
 GROUP_ALGORITHMS = ("loop", "grpo")
@@ -73,9 +75,8 @@ def ppo_update(
     rollout and update agree when it is ~0.
     """
     records = batch.records
-    token_ids, token_mask, old_logprobs = pad_answers(
-        [r.token_ids for r in records], [r.logprobs for r in records], policy.pad_id
-    )
+    token_ids, token_mask = pad_answers([r.token_ids for r in records], policy.pad_id)
+    old_logprobs = pad_sequence([r.logprobs for r in records], batch_first=True)
     thought_mask, action_mask = thought_and_action_masks(records, token_mask)
     has_critic = settings.name in CRITIC_ALGORITHMS
     use_kl = settings.kl_coef > 0 and not value_only

@@ -1,0 +1,142 @@
+"""The rollout engine: prompts -> sampled answers, with float32 log-probs of exactly the sampling
+distribution, cut-off flags and the value head's inputs. Hugging Face ``generate`` with its KV cache.
+
+Memory beyond the weights and the KV cache is O(B x L): the sampled tokens' log-probs are taken
+step by step (one [B, V] row at a time), the value head's input is the prefill's last-layer state
+at the last prompt token, and no per-step logits or hidden states are kept.
+
+Shapes: B prompts, P padded prompt length (left padding), L generated tokens, V vocabulary, H hidden size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from transformers import BatchFeature, GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel
+from transformers import PreTrainedTokenizerBase
+
+from vldac.models.scorer import captured_final_states
+from vldac.models.tokens import AnswerTokens
+
+
+@dataclass
+class Samples:
+    """What one batched generation produced.
+
+    token_ids [B, L] long (pad after the end), token_logprobs [B, L] float32 (0 where masked),
+    token_mask [B, L] bool (tokens up to and including the first end token), cut_off [B] bool (no
+    end token within the token limit), texts: decoded answers; prompt_states [B, H] (the value
+    head's inputs) from the engine, and values [B] float32 once the value head has read them.
+    """
+
+    token_ids: torch.Tensor
+    token_logprobs: torch.Tensor
+    token_mask: torch.Tensor
+    cut_off: torch.Tensor
+    texts: list[str]
+    values: torch.Tensor | None = None
+    prompt_states: torch.Tensor | None = None
+
+
+class SampledTokenLogprobs(LogitsProcessor):
+    """The last logits processor of a generation: replaces the scores by
+    log softmax(logits / T) over the vocabulary minus ``blocked_ids`` (so the sampler draws from
+    exactly that distribution) and records, one step later, the float32 log-prob of the token
+    drawn. Holds one [B, V] row of log-probs, never one per step."""
+
+    def __init__(self, temperature: float, blocked_ids: tuple[int, ...]):
+        self.temperature = temperature
+        self.blocked_ids = list(blocked_ids)
+        self.previous: torch.Tensor | None = None
+        self.recorded: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.previous is not None:
+            self.recorded.append(self.previous.gather(1, input_ids[:, -1:]).squeeze(1))
+        scores = scores.float() / self.temperature
+        if self.blocked_ids:
+            scores[:, self.blocked_ids] = -torch.inf
+        self.previous = torch.log_softmax(scores, dim=-1)
+        return self.previous
+
+    def logprobs(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """[B, L] log-probs of the generated token_ids [B, L] (the last one gathered here)."""
+        last = self.previous.gather(1, token_ids[:, -1:]).squeeze(1)
+        return torch.stack([*self.recorded, last], dim=1)
+
+
+def sampling_config(max_new_tokens: int, tokens: AnswerTokens, greedy: bool) -> GenerationConfig:
+    """A generation configuration that adds no logits processor of its own: the sampler draws
+    from softmax of whatever ``SampledTokenLogprobs`` returns.
+
+    Every knob that would add a processor is set to its neutral value explicitly, so nothing from
+    a model's own generation_config.json (Qwen2-VL-Instruct ships top_k=1, top_p=0.001) or from
+    transformers' global defaults (top_k=50) can leak into rollouts.
+    """
+    return GenerationConfig(
+        do_sample=not greedy,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        min_p=None,
+        typical_p=1.0,
+        epsilon_cutoff=0.0,
+        eta_cutoff=0.0,
+        repetition_penalty=1.0,
+        encoder_repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        bad_words_ids=None,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        forced_bos_token_id=None,
+        forced_eos_token_id=None,
+        sequence_bias=None,
+        min_new_tokens=0,
+        max_new_tokens=max_new_tokens,
+        num_beams=1,
+        renormalize_logits=False,
+        remove_invalid_values=False,
+        exponential_decay_length_penalty=None,
+        eos_token_id=list(tokens.end_ids),
+        pad_token_id=tokens.pad_id,
+        use_cache=True,
+        return_dict_in_generate=True,
+    )
+
+
+@contextmanager
+def neutral_model_generation_config(model: PreTrainedModel) -> Iterator[None]:
+    """Hide the model's own generation_config while generating (its values fill unset fields)."""
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
+class RolloutEngine:
+    """Batched sampling from a Hugging Face VLM in eval mode, under no_grad."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: AnswerTokens):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokens = tokens
+
+    @torch.no_grad()
+    def generate(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
+        """Sample (or decode greedily) up to ``max_new_tokens`` per prompt. Log-probs are those of
+        softmax(logits / T) (T = 1 when greedy) minus the blocked tokens: the distribution sampled."""
+        self.model.eval()
+        recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids)
+        config = sampling_config(max_new_tokens, self.tokens, greedy)
+        with neutral_model_generation_config(self.model), captured_final_states(self.model, first_call_only=True) as states:
+            output = self.model.generate(**prompts, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
+        token_ids = output.sequences[:, prompts["input_ids"].shape[1] :]
+        token_mask, cut_off = self.tokens.first_end_mask(token_ids)
+        logprobs = recorder.logprobs(token_ids) * token_mask
+        texts = self.tokenizer.batch_decode(token_ids.masked_fill(~token_mask, self.tokens.pad_id), skip_special_tokens=True)
+        return Samples(token_ids.clone(), logprobs, token_mask, cut_off, texts, prompt_states=states[0][:, -1])

@@ -1,0 +1,118 @@
+"""The scorer: log-probs of given answers and the step value, in ONE ``nn.Module.forward``.
+
+The value head is a submodule of the scorer, so an engine that wraps the scorer (DDP, FSDP,
+DeepSpeed) owns the LoRA adapters (or full weights) and the value head together and sees every
+parameter once per step.
+
+Shapes: B rows, P padded prompt length (left padding), L answer tokens (right padding), V vocabulary,
+H the language model's hidden size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import torch
+from peft import PeftModel
+from torch import nn
+from transformers import PreTrainedModel
+
+from vldac.models.value_head import ValueHead
+
+
+@contextmanager
+def captured_final_states(model: PreTrainedModel, first_call_only: bool = False) -> Iterator[list[torch.Tensor]]:
+    """Collect the input of the model's output embedding (lm_head) on each call: the last layer's
+    normalised hidden states [B, T, H] at the positions the model turns into logits. This is where
+    the value head reads h_t, without asking the model for every layer's hidden states."""
+    captured: list[torch.Tensor] = []
+
+    def keep(module, args):
+        if not (first_call_only and captured):
+            captured.append(args[0])
+
+    handle = model.get_output_embeddings().register_forward_pre_hook(keep)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float, blocked_ids: list[int]) -> torch.Tensor:
+    """log softmax(logits / T) at token_ids over the vocabulary minus blocked_ids, in float32.
+
+    logits [B, L, V], token_ids [B, L] -> [B, L]; computed as the token's scaled logit minus the
+    log-sum-exp, so no second [B, L, V] tensor of log-probs is made.
+    """
+    scaled = logits.float() / temperature
+    if blocked_ids:
+        scaled[..., blocked_ids] = -torch.inf
+    return scaled.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
+
+
+def prompt_and_answer_inputs(prompts: dict, token_ids: torch.Tensor, token_mask: torch.Tensor) -> dict:
+    """The model inputs of prompt + answer [B, P + L]: every per-token tensor of the prompt
+    (input_ids, attention_mask, token type ids, ...) extended by the answer's columns."""
+    inputs = dict(prompts)
+    shape = prompts["input_ids"].shape
+    for key, value in prompts.items():
+        if torch.is_tensor(value) and value.dim() == 2 and value.shape == shape:
+            if key == "input_ids":
+                extension = token_ids
+            elif key == "attention_mask":
+                extension = token_mask.to(value.dtype)
+            else:
+                extension = torch.zeros_like(token_ids, dtype=value.dtype)
+            inputs[key] = torch.cat([value, extension], dim=1)
+    return inputs
+
+
+class PolicyScorer(nn.Module):
+    """log pi(a_t^i | s_t, a_t^<i) for given answers and V(s_t), from one forward of the VLM.
+
+    ``model`` is the Hugging Face VLM (a peft model with LoRA, or the full model), ``value_head`` the
+    step-level critic on the last prompt token's state. The frozen reference policy is the same
+    network with its adapters disabled, or, for full fine-tuning, a frozen copy kept outside the
+    module's parameters.
+    """
+
+    def __init__(self, model: PreTrainedModel, value_head: ValueHead, blocked_ids: list[int], frozen_reference: bool):
+        super().__init__()
+        self.model = model
+        self.value_head = value_head
+        self.blocked_ids = list(blocked_ids)
+        reference = copy.deepcopy(model).eval().requires_grad_(False) if frozen_reference else None
+        self._reference = [reference]  # a list, so that its weights are not parameters of the scorer
+
+    def forward(
+        self, prompts: dict, token_ids: torch.Tensor, token_mask: torch.Tensor, temperature: float, reference: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """prompts (input_ids [B, P] left-padded, images), token_ids / token_mask [B, L] ->
+        (token_logprobs [B, L] float32, values [B] float32).
+
+        With ``reference`` the log-probs are the frozen starting policy's and values is None. L may
+        be 0: then only the values are computed (bootstrap values of observations).
+        """
+        model, context = self.model, nullcontext()
+        if reference:
+            if self._reference[0] is not None:
+                model = self._reference[0]
+            else:
+                context = self.model.disable_adapter()
+        length = token_ids.shape[1]
+        with context, captured_final_states(model) as states:
+            output = model(
+                **prompt_and_answer_inputs(prompts, token_ids, token_mask), logits_to_keep=length + 1, use_cache=False
+            )
+        logits = output.logits[:, -(length + 1) : -1]
+        logprobs = token_logprobs(logits, token_ids, temperature, self.blocked_ids)
+        if reference:
+            return logprobs, None
+        return logprobs, self.value_head(states[0][:, -(length + 1)])
+
+    @property
+    def backbone(self) -> PreTrainedModel:
+        """The underlying Hugging Face model (below any peft wrapper)."""
+        return self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model

@@ -1,0 +1,88 @@
+"""The tokens that bound an answer: where it ends, how it is padded, what it may never hold.
+
+Shapes: B answers, L answer tokens (right padding after the first end token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+VISION_PLACEHOLDERS = (
+    "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>",
+    "<image>", "<start_of_image>", "<end_of_image>", "<image_soft_token>", "<fake_token_around_image>",
+)
+"""Tokens that mark images in a prompt: an answer containing one would break the next forward."""
+
+
+def _as_list(ids: int | list[int] | None) -> list[int]:
+    if ids is None:
+        return []
+    return [int(ids)] if isinstance(ids, int) else [int(i) for i in ids]
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    """end_ids: every token that ends an answer (the model's generation_config eos list, e.g. Qwen's
+    <|im_end|> and <|endoftext|>; end_ids[0] is the one a demonstration is written with);
+    pad_id: fills answers after their end; blocked_ids: vision placeholders, never sampled."""
+
+    end_ids: tuple[int, ...]
+    pad_id: int
+    blocked_ids: tuple[int, ...]
+
+    @classmethod
+    def of(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> AnswerTokens:
+        """The end tokens from the model's own configuration: its generation_config's eos list,
+        else its text config's eos id, else the tokenizer's eos token."""
+        end_ids = _as_list(getattr(model.generation_config, "eos_token_id", None))
+        if not end_ids:
+            end_ids = _as_list(model.config.get_text_config().eos_token_id)
+        if not end_ids:
+            end_ids = _as_list(tokenizer.eos_token_id)
+        if not end_ids:
+            raise ValueError(
+                "The model names no end-of-answer token (no eos_token_id in its generation_config.json, "
+                "config.json or tokenizer); set generation_config.eos_token_id in the model folder."
+            )
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
+        vocabulary = tokenizer.get_vocab()
+        blocked = sorted(vocabulary[token] for token in VISION_PLACEHOLDERS if token in vocabulary)
+        return cls(tuple(dict.fromkeys(end_ids)), int(pad_id), tuple(blocked))
+
+    def first_end_mask(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """token_ids [B, L] -> (mask [B, L] bool: tokens up to and including the first end token,
+        cut_off [B] bool: no end token within the L tokens)."""
+        is_end = torch.isin(token_ids, torch.tensor(self.end_ids, device=token_ids.device))
+        ends_before = torch.cumsum(is_end.long(), dim=1) - is_end.long()
+        return ends_before == 0, ~is_end.any(dim=1)
+
+
+def token_index_at(tokenizer: PreTrainedTokenizerBase, token_ids: torch.Tensor, char_offset: int) -> int:
+    """Index of the answer token [L] whose decoded text covers character ``char_offset``
+    (binary search over decoded prefixes, which grow with the prefix)."""
+    low, high = 1, len(token_ids)
+    while low < high:
+        middle = (low + high) // 2
+        decoded = tokenizer.decode(token_ids[:middle], skip_special_tokens=True)
+        if len(decoded) > char_offset:
+            high = middle
+        else:
+            low = middle + 1
+    return low - 1
+
+
+def answer_token_ids(tokenizer: PreTrainedTokenizerBase, tokens: AnswerTokens, answers: list[str]) -> list[torch.Tensor]:
+    """Token ids of each answer followed by the end token, as the model would write them."""
+    encoded = tokenizer(answers, add_special_tokens=False)["input_ids"]
+    return [torch.tensor(ids + [tokens.end_ids[0]]) for ids in encoded]
+
+
+def pad_answers(answers: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad answers [L_b] each: (token_ids [B, L] long, token_mask [B, L] bool)."""
+    token_ids = pad_sequence(answers, batch_first=True, padding_value=pad_id)
+    token_mask = pad_sequence([torch.ones(len(tokens), dtype=torch.bool) for tokens in answers], batch_first=True)
+    return token_ids, token_mask
