@@ -260,6 +260,20 @@ def test_rl4vlm_policy_loss_one_ratio_per_row():
     assert_close(loss, torch.tensor(0.35))
 
 
+def test_rl4vlm_summed_log_ratio_of_a_long_answer_does_not_overflow():
+    # 128 action tokens, each 1.0 above the rollout's: the summed log-ratio is 128 and e^128 would
+    # be inf in float32 (and inf * a zero advantage NaN). Clamped at 20, the loss stays finite.
+    logp, old_logp = torch.zeros(2, 128, requires_grad=True), torch.full((2, 128), -1.0)
+    action_mask = torch.ones(2, 128, dtype=torch.bool)
+    thought_mask = torch.zeros(2, 128, dtype=torch.bool)
+    advantages = torch.tensor([0.0, -1.0])
+    loss = rl4vlm_policy_loss(logp, old_logp, advantages, thought_mask, action_mask, 0.5, 0.1)
+    # row 0: A = 0 -> 0; row 1: A = -1, min(-e^20, -1.1) = -e^20 -> loss = e^20 / 2
+    assert_close(loss, torch.tensor(math.exp(20.0) / 2))
+    loss.backward()
+    assert torch.isfinite(logp.grad).all()
+
+
 def test_value_loss():
     # V - R = [0, 2, -2] -> 0.5 * (0 + 4 + 4)/3 = 4/3; masking the last: 0.5 * (0 + 4)/2 = 1
     values, returns = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 5.0])

@@ -190,6 +190,16 @@ def test_the_prompt_numbers_the_actions_and_the_expert_writes_its_thoughts():
     env.close()
 
 
+@pytest.mark.parametrize("action, expected", [
+    ('"3"', 2), ("3", 2), ('"3 move forward"', 2), ('"3. Move Forward"', 2), ('"1"', 0), ('"turn right"', 1),
+    ('"3 turn left"', None), ('"4"', None), ("0", None), ('"2 turn"', None),
+])
+def test_an_action_may_be_given_by_its_number_in_the_prompt(action, expected):
+    interface = interface_for("vldac/MiniWorld-OneRoomS6-v0")
+    assert interface.action_names == ["turn left", "turn right", "move forward"]
+    assert interface.parse('{"thoughts": "the red box is ahead", "action": %s}' % action).action == expected
+
+
 def test_the_history_holds_each_of_the_last_frames_once_oldest_first():
     envs = LockstepEnvs(
         "vldac/MiniWorld-OneRoomS6-v0", 2, interface_for("vldac/MiniWorld-OneRoomS6-v0"), 4, -1.0,

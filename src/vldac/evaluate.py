@@ -36,7 +36,7 @@ def evaluate(
     """Play exactly ``episodes`` episodes, one per seed in seed..seed+episodes-1.
 
     Returns success_rate, mean_return, mean_length, episodes, invalid_rate (invalid answers
-    over all steps), plus the standard error of the success rate.
+    over all steps), the standard errors, and the settings played with.
     """
     seeds: Iterator[int] = iter(range(seed, seed + episodes))
     interface = interface_for(env_id, env_kwargs)
@@ -68,7 +68,8 @@ def evaluate(
             bar.update(len(stats.returns) - finished)
     envs.close()
     return {**summarize(stats), "invalid_rate": envs.invalid_steps / max(steps, 1), "env_id": env_id, "seed": seed,
-            "greedy": greedy}
+            "greedy": greedy, "temperature": temperature, "max_new_tokens": max_new_tokens, "history": history,
+            "invalid_penalty": invalid_penalty}
 
 
 def evaluate_expert(

@@ -3,6 +3,7 @@
 import math
 
 from vldac.agents.base import LanguageInterface
+from vldac.agents.parsing import ParsedAnswer, parse_answer
 from vldac.envs.miniworld.expert import goal_visible, target_side
 from vldac.envs.miniworld.tasks import MiniWorldTask, chosen_actions
 
@@ -26,6 +27,10 @@ class MiniWorldInterface(LanguageInterface):
             f"{info['mission']}. The images are your last views, oldest first. Actions: {actions}. "
             'Answer as {"thoughts": "where the goal is", "action": "<an action name>"}.'
         )
+
+    def parse(self, text: str) -> ParsedAnswer:
+        """An action by name, or by its number as the prompt lists it (3, "3", "3 move forward")."""
+        return parse_answer(text, self.action_names, numbered=True)
 
     def thoughts(self, info: dict) -> str:
         """Where the expert is heading: ``the red box is ahead`` / ``... to the left`` when the box

@@ -35,12 +35,15 @@ def format_answer(thoughts: str, action_name: str) -> str:
     return json.dumps({"thoughts": thoughts, "action": action_name}, ensure_ascii=False)
 
 
-def parse_answer(text: str, action_names: list[str]) -> ParsedAnswer:
+def parse_answer(text: str, action_names: list[str], numbered: bool = False) -> ParsedAnswer:
     """Parse ``text`` into an index of ``action_names``, or explain why it is invalid.
 
     Uses the last JSON-like object that has an "action" key. The action must be a
     string naming one of ``action_names`` (surrounding whitespace and quotes ignored,
-    case-insensitive), or an integer whose decimal form is one of them.
+    case-insensitive), or an integer whose decimal form is one of them. With ``numbered``
+    (a prompt that lists the actions as "1 turn left, 2 turn right, ...") the action's number
+    is accepted too: 3, "3", "3 move forward" or "3. move forward" (a number whose written
+    name is another action's is invalid).
     """
     if not text.strip():
         return _invalid("the answer is empty")
@@ -62,6 +65,8 @@ def parse_answer(text: str, action_names: list[str]) -> ParsedAnswer:
             thoughts,
         )
     index = _action_index(name, action_names)
+    if index is None and numbered:
+        index = _numbered_action_index(name, action_names)
     if index is None:
         allowed = ", ".join(json.dumps(n) for n in action_names)
         return _invalid(
@@ -83,6 +88,21 @@ def _action_index(name: str, action_names: list[str]) -> int | None:
     if name.casefold() in folded:
         return folded.index(name.casefold())
     return None
+
+
+_NUMBERED = re.compile(r"(\d{1,3})\s*[.):-]?\s*(.*)", re.DOTALL)
+
+
+def _numbered_action_index(name: str, action_names: list[str]) -> int | None:
+    """1-based number of an action as the prompt lists it, optionally followed by its name."""
+    match = _NUMBERED.fullmatch(name)
+    if match is None or not 1 <= int(match.group(1)) <= len(action_names):
+        return None
+    index = int(match.group(1)) - 1
+    written = match.group(2).strip(_STRIP_FROM_ACTION)
+    if written and written.casefold() != action_names[index].casefold():
+        return None
+    return index
 
 
 def _last_object_with_action(text: str) -> dict | None:
