@@ -24,7 +24,9 @@ def tiny_corpus() -> list[str]:
 
 def save_tiny_model(folder, family: str):
     """Save a tiny random VLM of ``family`` with a near-greedy generation_config.json like
-    Qwen2-VL-Instruct's (top_k 1, top_p 0.001, low temperature, repetition penalty)."""
+    Qwen2-VL-Instruct's (top_k 1, top_p 0.001, low temperature, repetition penalty), plus min_p 1
+    (a field vldac's sampling configuration leaves unset, so only hiding the model's own config
+    keeps it out)."""
     spec = TinyVLMSpec(
         vocab_size=320, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
         intermediate_size=128, vision_embed_dim=32, vision_depth=1, vision_heads=2,
@@ -32,7 +34,7 @@ def save_tiny_model(folder, family: str):
     )
     model, processor = build_tiny_vlm(tiny_corpus(), spec, seed=0)
     model.generation_config = GenerationConfig(
-        do_sample=True, top_k=1, top_p=0.001, temperature=0.01, repetition_penalty=1.5,
+        do_sample=True, top_k=1, top_p=0.001, min_p=1.0, temperature=0.01, repetition_penalty=1.5,
         eos_token_id=model.generation_config.eos_token_id, pad_token_id=model.generation_config.pad_token_id,
     )
     model.save_pretrained(folder)

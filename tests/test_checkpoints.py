@@ -10,15 +10,17 @@ import torch
 from tests.conftest import FRAME_SIZE
 from tests.test_policy import plain_answers, ragged_observations
 from vldac import cli
+from vldac.agents import NumberLineInterface
 from vldac.config import ModelSettings, TrainConfig, load_config
 from vldac.models.loading import build_policy
 from vldac.models.tokens import pad_answers
+from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, save_checkpoint
-from vldac.train.trainer import train
+from vldac.train.trainer import rescore, train
 
 RUN_SETTINGS = {
     "env_id": "vldac/NumberLine-v0", "env_kwargs": {"frame_size": FRAME_SIZE}, "history": 2,
-    "invalid_penalty": -0.5, "max_new_tokens": 2, "temperature": 0.5, "dtype": "float32",
+    "invalid_penalty": -0.5, "max_new_tokens": 2, "temperature": 0.5, "dtype": "bfloat16",
 }
 
 
@@ -67,17 +69,34 @@ def test_eval_plays_a_checkpoint_with_the_settings_it_was_trained_with(tiny_qwen
     arguments = ["eval", str(folder), "--env", "vldac/NumberLine-v0", "--episodes", "2"]
     assert cli.main(arguments) == 0
     played = json.loads(capsys.readouterr().out)
-    assert {key: played[key] for key in ("max_new_tokens", "temperature", "history", "invalid_penalty")} == {
-        "max_new_tokens": 2, "temperature": 0.5, "history": 2, "invalid_penalty": -0.5
+    assert {key: played[key] for key in ("max_new_tokens", "temperature", "history", "invalid_penalty", "dtype")} == {
+        "max_new_tokens": 2, "temperature": 0.5, "history": 2, "invalid_penalty": -0.5, "dtype": "bfloat16"
     }
     assert played["invalid_rate"] == 1.0  # two tokens can never be a whole answer
-    assert cli.main([*arguments, "--max-new-tokens", "12", "--history", "1", "--temperature", "1.0"]) == 0
+    assert cli.main([*arguments, "--max-new-tokens", "12", "--history", "1", "--temperature", "1.0", "--dtype", "float32"]) == 0
     overridden = json.loads(capsys.readouterr().out)
-    assert (overridden["max_new_tokens"], overridden["history"], overridden["temperature"]) == (12, 1, 1.0)
+    assert (overridden["max_new_tokens"], overridden["history"], overridden["temperature"], overridden["dtype"]) == (
+        12, 1, 1.0, "float32")
     # Another world than the one it was trained in: the world's own settings are not carried over.
     assert cli.main(["eval", str(folder), "--env", "vldac/EZPoints-v0", "--episodes", "1"]) == 0
     elsewhere = json.loads(capsys.readouterr().out)
     assert elsewhere["invalid_penalty"] == -1.0 and elsewhere["max_new_tokens"] == 2
+
+
+def test_rescoring_replaces_the_behaviour_logprobs_and_values_by_the_training_forwards(tiny_qwen2vl_dir):
+    policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[16], scoring_chunk_size=3))
+    envs = LockstepEnvs("vldac/NumberLine-v0", 4, NumberLineInterface(), 2, -1.0, iter(range(100)).__next__,
+                        {"frame_size": FRAME_SIZE})
+    buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, 10), num_steps=2)
+    records = buffer.flat_records()
+    sampled = [(record.logprobs.clone(), record.value) for record in records]
+    for record in records:  # as a sampler with other numerics would leave them
+        record.logprobs = record.logprobs + 0.3
+        record.value += 5.0
+    rescore(policy, records, 1.0)
+    for record, (logprobs, value) in zip(records, sampled, strict=True):
+        torch.testing.assert_close(record.logprobs, logprobs, atol=1e-5, rtol=0)
+        assert abs(record.value - value) < 1e-5
 
 
 def test_recomputed_behaviour_logprobs_keep_the_first_ratio_at_one(tiny_qwen2vl_dir, tmp_path):

@@ -57,8 +57,12 @@ def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(tiny_mo
     im_end, end_of_text = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     assert policy.tokens.end_ids == (im_end,)
     policy.model.generation_config.eos_token_id = [im_end, end_of_text]
-    tokens = AnswerTokens.of(policy.model, tokenizer)
+    tokens = AnswerTokens.of(policy.model, policy.processor)
     assert tokens.end_ids == (im_end, end_of_text)
+    # A base model's list may lack the chat template's end-of-turn token: it is added, first (the
+    # token demonstrations are written with).
+    policy.model.generation_config.eos_token_id = end_of_text
+    assert AnswerTokens.of(policy.model, policy.processor).end_ids == (im_end, end_of_text)
     ids = torch.tensor([[5, end_of_text, 7, 7], [5, 6, im_end, end_of_text], [5, 6, 7, 8]])
     mask, cut_off = tokens.first_end_mask(ids)
     assert mask.tolist() == [[True, True, False, False], [True, True, True, False], [True, True, True, True]]
@@ -74,9 +78,12 @@ def test_generation_stops_at_any_end_token_of_the_list(tiny_qwen2vl_dir):
     # Declare two tokens that greedy decoding writes (row 0's third, row 1's second) end tokens.
     end_ids = [int(greedy[0, 2]), int(greedy[1, 1]), tokenizer.convert_tokens_to_ids("<|im_end|>")]
     policy.model.generation_config.eos_token_id = end_ids
-    policy.tokens = policy.engine.tokens = AnswerTokens.of(policy.model, tokenizer)
-    assert policy.tokens.end_ids == tuple(dict.fromkeys(end_ids))
+    policy.tokens = policy.engine.tokens = AnswerTokens.of(policy.model, policy.processor)
+    assert set(policy.tokens.end_ids) == set(end_ids)
     stopped = policy.sample(prompts, 1.0, 6, greedy=True)
+    # Rows that ended early (and the one that runs to the limit) keep exactly their tokens' log-probs.
+    logprobs, _ = policy.score(prompts, stopped.token_ids, stopped.token_mask, 1.0)
+    torch.testing.assert_close(torch.where(stopped.token_mask, logprobs, 0.0), stopped.token_logprobs, atol=1e-5, rtol=0)
     is_end = torch.isin(greedy, torch.tensor(end_ids))
     for row in range(4):
         expected = int(is_end[row].nonzero()[0]) + 1 if is_end[row].any() else 6
@@ -103,6 +110,18 @@ def test_sampling_ignores_near_greedy_generation_config(tiny_model_dir):
     # Greedy decoding is deterministic.
     greedy = [policy.sample(prompts, 1.0, 3, greedy=True).token_ids for _ in range(2)]
     assert torch.equal(greedy[0], greedy[1])
+
+
+def test_lora_sampling_ignores_the_base_models_generation_config(tiny_model_dir):
+    """The fixture's generation_config has min_p=1.0 (keep only the argmax): under peft, generate
+    reads the base model's config, and it must not leak into sampling either."""
+    assert json.loads((tiny_model_dir / "generation_config.json").read_text())["min_p"] == 1.0
+    policy = lora_policy(tiny_model_dir)
+    envs = numberline_envs(1)
+    prompts = policy.prompts(envs.frame_histories() * 64, texts(64))
+    samples = policy.sample(prompts, temperature=1.0, max_new_tokens=1)
+    assert len(set(samples.token_ids[:, 0].tolist())) > 20
+    assert policy.model.get_base_model().generation_config.min_p == 1.0  # restored afterwards
 
 
 @pytest.mark.parametrize("temperature", [0.7, 1.5])

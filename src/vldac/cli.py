@@ -75,7 +75,8 @@ def _eval(args: argparse.Namespace) -> None:
             return flag
         return trained.get(key, default) if same_world or not world_only else default
 
-    policy = load_policy(args.model, dtype=setting(args.dtype, "dtype", "float32"), device=resolve_device(args.device))
+    dtype = setting(args.dtype, "dtype", "float32")
+    policy = load_policy(args.model, dtype=dtype, device=resolve_device(args.device))
     result = evaluate(
         policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
         temperature=setting(args.temperature, "temperature", 1.0),
@@ -84,7 +85,7 @@ def _eval(args: argparse.Namespace) -> None:
         invalid_penalty=setting(args.invalid_penalty, "invalid_penalty", -1.0, world_only=True),
         env_kwargs=env_kwargs,
     )
-    print(json.dumps(result, separators=(",", ":")))
+    print(json.dumps({**result, "dtype": dtype}, separators=(",", ":")))
 
 
 def _envs(args: argparse.Namespace) -> None:

@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from peft import PeftModel
 from transformers import BatchFeature, GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel
 from transformers import PreTrainedTokenizerBase
 
-from vldac.models.scorer import captured_final_states
+from vldac.models.final_states import captured_final_states
 from vldac.models.tokens import AnswerTokens
 
 
@@ -103,19 +104,22 @@ def sampling_config(max_new_tokens: int, tokens: AnswerTokens, greedy: bool) -> 
         eos_token_id=list(tokens.end_ids),
         pad_token_id=tokens.pad_id,
         use_cache=True,
-        return_dict_in_generate=True,
+        return_dict_in_generate=False,
     )
 
 
 @contextmanager
 def neutral_model_generation_config(model: PreTrainedModel) -> Iterator[None]:
-    """Hide the model's own generation_config while generating (its values fill unset fields)."""
-    saved = model.generation_config
-    model.generation_config = GenerationConfig()
+    """Hide the model's own generation_config while generating (its values fill every field the
+    given configuration leaves unset, such as min_p). Under peft the config generate reads is the
+    base model's, so that is the one hidden."""
+    target = model.get_base_model() if isinstance(model, PeftModel) else model
+    saved = target.generation_config
+    target.generation_config = GenerationConfig()
     try:
         yield
     finally:
-        model.generation_config = saved
+        target.generation_config = saved
 
 
 class RolloutEngine:
@@ -133,10 +137,10 @@ class RolloutEngine:
         self.model.eval()
         recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids)
         config = sampling_config(max_new_tokens, self.tokens, greedy)
-        with neutral_model_generation_config(self.model), captured_final_states(self.model, first_call_only=True) as states:
-            output = self.model.generate(**prompts, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
-        token_ids = output.sequences[:, prompts["input_ids"].shape[1] :]
+        with neutral_model_generation_config(self.model), captured_final_states(self.model, prefill_only=True) as states:
+            sequences = self.model.generate(**prompts, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
+        token_ids = sequences[:, prompts["input_ids"].shape[1] :]
         token_mask, cut_off = self.tokens.first_end_mask(token_ids)
-        logprobs = recorder.logprobs(token_ids) * token_mask
+        logprobs = torch.where(token_mask, recorder.logprobs(token_ids), 0.0)
         texts = self.tokenizer.batch_decode(token_ids.masked_fill(~token_mask, self.tokens.pad_id), skip_special_tokens=True)
-        return Samples(token_ids.clone(), logprobs, token_mask, cut_off, texts, prompt_states=states[0][:, -1])
+        return Samples(token_ids.clone(), logprobs, token_mask, cut_off, texts, prompt_states=states[0])

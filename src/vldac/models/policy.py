@@ -2,7 +2,7 @@
 
 - ``prompts``: frame histories and instructions -> left-padded model inputs (``encode_prompts``).
 - ``sample``: the rollout engine's answers, with V(s) from the value head on the engine's
-  prompt states (or from a scoring pass where a backend gives none).
+  prompt states.
 - ``score`` / ``reference_logprobs``: the scorer's one forward, with gradient or without.
 - ``observation_values`` / ``rescore``: no-grad scoring of many rows, in chunks of ``chunk_size``.
 
@@ -39,7 +39,7 @@ class VLMPolicy:
         chunk_size: int = 32,
     ):
         self.processor = processor
-        self.tokens = AnswerTokens.of(model, processor.tokenizer)
+        self.tokens = AnswerTokens.of(model, processor)
         self.scorer = PolicyScorer(model, value_head, self.tokens.blocked_ids, frozen_reference)
         self.engine = RolloutEngine(model, processor.tokenizer, self.tokens)
         self.chunk_size = chunk_size
@@ -68,11 +68,7 @@ class VLMPolicy:
     def sample(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
         """One batched generation; values [B] from the value head on the prefill's prompt states."""
         samples = self.engine.generate(prompts, temperature, max_new_tokens, greedy)
-        if samples.prompt_states is not None:
-            values = self.value_head(samples.prompt_states)
-        else:
-            _, values = self.scorer(prompts, samples.token_ids[:, :0], samples.token_mask[:, :0], temperature)
-        return dataclasses.replace(samples, values=values, prompt_states=None)
+        return dataclasses.replace(samples, values=self.value_head(samples.prompt_states), prompt_states=None)
 
     def score(
         self, prompts: BatchFeature, token_ids: torch.Tensor, token_mask: torch.Tensor, temperature: float

@@ -10,6 +10,7 @@ configuration), so ``AutoProcessor.from_pretrained(checkpoint)`` works wherever 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import AutoConfig, AutoImageProcessor, AutoProcessor, AutoTokenizer, ProcessorMixin
@@ -51,8 +52,10 @@ class VideoFreeQwen2VLProcessor(Qwen2VLProcessor):
 
     def save_pretrained(self, save_directory, **kwargs):
         saved = super().save_pretrained(save_directory, **kwargs)
-        self.tokenizer._set_processor_class(self.stock_class_name)
-        self.tokenizer.save_pretrained(save_directory)
+        tokenizer_config = Path(save_directory) / "tokenizer_config.json"
+        settings = json.loads(tokenizer_config.read_text())
+        settings["processor_class"] = self.stock_class_name
+        tokenizer_config.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
         return saved
 
 

@@ -11,33 +11,14 @@ H the language model's hidden size.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 import torch
-from peft import PeftModel
 from torch import nn
 from transformers import PreTrainedModel
 
+from vldac.models.final_states import captured_final_states
 from vldac.models.value_head import ValueHead
-
-
-@contextmanager
-def captured_final_states(model: PreTrainedModel, first_call_only: bool = False) -> Iterator[list[torch.Tensor]]:
-    """Collect the input of the model's output embedding (lm_head) on each call: the last layer's
-    normalised hidden states [B, T, H] at the positions the model turns into logits. This is where
-    the value head reads h_t, without asking the model for every layer's hidden states."""
-    captured: list[torch.Tensor] = []
-
-    def keep(module, args):
-        if not (first_call_only and captured):
-            captured.append(args[0])
-
-    handle = model.get_output_embeddings().register_forward_pre_hook(keep)
-    try:
-        yield captured
-    finally:
-        handle.remove()
 
 
 def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float, blocked_ids: list[int]) -> torch.Tensor:
@@ -84,7 +65,9 @@ class PolicyScorer(nn.Module):
         self.value_head = value_head
         self.blocked_ids = list(blocked_ids)
         reference = copy.deepcopy(model).eval().requires_grad_(False) if frozen_reference else None
-        self._reference = [reference]  # a list, so that its weights are not parameters of the scorer
+        # Held in a list so that its weights are not parameters (or buffers) of the scorer: an
+        # engine wrapping the scorer, and .to(), never see it; it is made on the model's device.
+        self._reference = [reference]
 
     def forward(
         self, prompts: dict, token_ids: torch.Tensor, token_mask: torch.Tensor, temperature: float, reference: bool = False
@@ -111,8 +94,3 @@ class PolicyScorer(nn.Module):
         if reference:
             return logprobs, None
         return logprobs, self.value_head(states[0][:, -(length + 1)])
-
-    @property
-    def backbone(self) -> PreTrainedModel:
-        """The underlying Hugging Face model (below any peft wrapper)."""
-        return self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from jinja2.exceptions import TemplateError
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProcessorMixin
 
 VISION_PLACEHOLDERS = (
     "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>",
@@ -24,29 +25,54 @@ def _as_list(ids: int | list[int] | None) -> list[int]:
     return [int(ids)] if isinstance(ids, int) else [int(i) for i in ids]
 
 
+def end_of_turn_id(processor: ProcessorMixin) -> int | None:
+    """The added token the chat template closes an assistant turn with (Qwen's <|im_end|>,
+    Gemma's <end_of_turn>), found by rendering one turn; None without such a template."""
+    marker = "vldac answer"
+    turn = [{"role": "user", "content": [{"type": "text", "text": "q"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": marker}]}]
+    try:
+        text = processor.apply_chat_template(turn, tokenize=False)
+    except (ValueError, TemplateError):
+        return None
+    if marker not in text:
+        return None
+    tokenizer = processor.tokenizer
+    following = tokenizer(text.split(marker, 1)[1], add_special_tokens=False)["input_ids"]
+    if following and tokenizer.convert_ids_to_tokens(following[0]) in tokenizer.get_added_vocab():
+        return int(following[0])
+    return None
+
+
 @dataclass(frozen=True)
 class AnswerTokens:
-    """end_ids: every token that ends an answer (the model's generation_config eos list, e.g. Qwen's
-    <|im_end|> and <|endoftext|>; end_ids[0] is the one a demonstration is written with);
-    pad_id: fills answers after their end; blocked_ids: vision placeholders, never sampled."""
+    """end_ids: every token that ends an answer: the chat template's end-of-turn token first (the
+    one demonstrations are written with), then every id of the model's generation_config eos list
+    (e.g. Qwen's <|im_end|> and <|endoftext|>); pad_id: fills answers after their end;
+    blocked_ids: vision placeholders, never sampled."""
 
     end_ids: tuple[int, ...]
     pad_id: int
     blocked_ids: tuple[int, ...]
 
     @classmethod
-    def of(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> AnswerTokens:
-        """The end tokens from the model's own configuration: its generation_config's eos list,
-        else its text config's eos id, else the tokenizer's eos token."""
+    def of(cls, model: PreTrainedModel, processor: ProcessorMixin) -> AnswerTokens:
+        """The end tokens from the model's own configuration: its chat template's end-of-turn token
+        and its generation_config's eos list, else its text config's eos id, else the tokenizer's."""
+        tokenizer = processor.tokenizer
         end_ids = _as_list(getattr(model.generation_config, "eos_token_id", None))
         if not end_ids:
             end_ids = _as_list(model.config.get_text_config().eos_token_id)
         if not end_ids:
             end_ids = _as_list(tokenizer.eos_token_id)
+        end_of_turn = end_of_turn_id(processor)
+        if end_of_turn is not None:
+            end_ids = [end_of_turn, *end_ids]
         if not end_ids:
             raise ValueError(
                 "The model names no end-of-answer token (no eos_token_id in its generation_config.json, "
-                "config.json or tokenizer); set generation_config.eos_token_id in the model folder."
+                "config.json or tokenizer, and no end-of-turn token in its chat template); set "
+                "generation_config.eos_token_id in the model folder."
             )
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
         vocabulary = tokenizer.get_vocab()

@@ -76,14 +76,17 @@ def load_checkpoint(
     learning-rate schedule follows from its environment-step count)."""
     if isinstance(policy.model, PeftModel):
         result = set_peft_model_state_dict(policy.model, load_file(folder / "adapter_model.safetensors"))
-        if result.unexpected_keys:
+        mismatched = result.unexpected_keys + [key for key in result.missing_keys if "lora_" in key]
+        if mismatched:
             raise ValueError(
-                f"The adapter in {folder} does not fit this run's LoRA settings (unexpected weights such as "
-                f"{result.unexpected_keys[0]}); resume with the config the run was started with."
+                f"The adapter in {folder} does not fit this run's LoRA settings (weights such as {mismatched[0]} "
+                "are missing or unexpected); resume with the config the run was started with."
             )
     else:
         # save_pretrained writes the family's on-disk key names, which differ from the module's own
         # (e.g. model.layers.* for model.language_model.layers.*): from_pretrained maps them back.
+        # The trained copy is loaded on the CPU for the copy, so resuming costs one model's worth of
+        # host memory for a moment, and no accelerator memory.
         trained = load_base_model(folder, next(policy.model.parameters()).dtype)
         policy.model.load_state_dict(trained.state_dict(), strict=True)
         del trained
