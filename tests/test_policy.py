@@ -167,6 +167,70 @@ def test_ragged_prompts_give_each_row_what_it_gets_alone(tiny_model_dir):
         torch.testing.assert_close(logprobs, batch_logprobs[row : row + 1, :length], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("varied_instructions", [False, True])
+def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(tiny_model_dir, varied_instructions):
+    """Instruction first, prompts of 1-4 frames: the scorer computing the rows' common prefix once
+    gives each row's log-probs, value and the LoRA gradients of the plain forward (1e-5)."""
+    histories, instructions = ragged_observations(4)
+    if not varied_instructions:
+        instructions = [instructions[0]] * 4
+    results = []
+    for share in (False, True):
+        torch.manual_seed(0)
+        policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], share_prompt_prefix=share),
+                              instruction_first=True)
+        assert policy.scorer.share_prefix == share
+        prompts = policy.prompts(histories, instructions)
+        answers = plain_answers(policy)
+        ids, mask = pad_answers([*answers, answers[0]], policy.pad_id)
+        policy.model.train()
+        logprobs, values = policy.score(prompts, ids, mask, 1.0)
+        ((logprobs * mask).sum() + values.sum()).backward()
+        gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
+        results.append((torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients))
+    from vldac.models.shared_prefix import MIN_SHARED_TOKENS, shared_prefix_length
+
+    assert shared_prefix_length(prompts) >= MIN_SHARED_TOKENS  # the shared path did run
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=0)
+    for name, gradient in results[0][2].items():
+        torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
+
+
+def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(tiny_model_dir):
+    histories, instructions = ragged_observations(5)
+    instructions = [instructions[0]] * 5
+    plain = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], share_prompt_prefix=False),
+                         instruction_first=True)
+    shared = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16]), instruction_first=True)
+    shared.scorer.value_head.load_state_dict(plain.scorer.value_head.state_dict())
+    prompts = shared.prompts(histories, instructions)
+    assert shared.engine.share_prefix and not plain.engine.share_prefix
+    greedy = [policy.sample(prompts, 1.0, 8, greedy=True) for policy in (plain, shared)]
+    assert torch.equal(greedy[0].token_ids, greedy[1].token_ids)
+    torch.testing.assert_close(greedy[1].values, greedy[0].values, atol=1e-5, rtol=0)
+    samples = shared.sample(prompts, 1.0, 8)
+    with torch.no_grad():
+        logprobs, values = plain.score(prompts, samples.token_ids, samples.token_mask, 1.0)
+    torch.testing.assert_close(torch.where(samples.token_mask, logprobs, 0.0), samples.token_logprobs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(values, samples.values, atol=1e-5, rtol=0)
+
+
+def test_the_shared_prefix_stops_at_the_first_image_and_where_rows_differ():
+    from vldac.models.shared_prefix import align_after_prefix, shared_prefix_length
+
+    prompts = {
+        "input_ids": torch.tensor([[0, 5, 6, 7, 9, 3], [5, 6, 7, 8, 9, 3], [0, 0, 5, 6, 9, 4]]),
+        "attention_mask": torch.tensor([[0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]]),
+        "mm_token_type_ids": torch.tensor([[0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 0]]),
+    }
+    assert shared_prefix_length(prompts) == 2  # rows share [5, 6]; row 2 has its image at index 2
+    aligned = align_after_prefix(prompts, 2, pad_id=0)
+    assert aligned["input_ids"].tolist() == [[5, 6, 0, 7, 9, 3], [5, 6, 7, 8, 9, 3], [5, 6, 0, 0, 9, 4]]
+    assert aligned["attention_mask"].tolist() == [[1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 1, 1]]
+    assert aligned["mm_token_type_ids"].tolist() == [[0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 0]]
+
+
 def test_chunked_values_and_rescoring_equal_the_unchunked_ones(tiny_qwen2vl_dir):
     policy = lora_policy(tiny_qwen2vl_dir, scoring_chunk_size=2)
     histories, instructions = ragged_observations(5)
@@ -212,9 +276,11 @@ def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_d
         assert parameter.grad is None or torch.count_nonzero(parameter.grad) == 0, name
 
 
-def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir):
-    """Frame histories of 1-3 frames (prompts of different lengths in every mini-batch)."""
-    policy = lora_policy(tiny_model_dir)
+@pytest.mark.parametrize("instruction_first", [False, True])
+def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir, instruction_first):
+    """Frame histories of 1-3 frames (prompts of different lengths in every mini-batch); with the
+    instruction first, the update's forwards share its prefix."""
+    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16]), instruction_first=instruction_first)
     envs = numberline_envs(6, history=3)
     parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(

@@ -42,7 +42,9 @@ class ModelSettings:
     dtype: the frozen weights' precision (float32, bfloat16, float16); LoRA weights, the value head
     and their optimiser state stay float32, and full fine-tuning needs float32. attn_implementation
     is passed to transformers (sdpa, eager, flash_attention_2, ...). scoring_chunk_size: rows per
-    no-grad scoring pass (bootstrap values, recomputed log-probs).
+    no-grad scoring pass (bootstrap values, recomputed log-probs). share_prompt_prefix: the scorer
+    computes the prompt tokens every row of a batch begins with once (Qwen-VL families; exact; it
+    matters with env.instruction_first, and is off under gradient checkpointing).
     """
 
     path: str = "builtin:tiny-numberline"
@@ -54,17 +56,24 @@ class ModelSettings:
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
     scoring_chunk_size: int = 32
+    share_prompt_prefix: bool = True
 
 
 @dataclass
 class EnvSettings:
-    """The world, how many copies run in lockstep, and the agent-side observation history."""
+    """The world, how many copies run in lockstep, and the agent-side observation history.
+
+    instruction_first: the prompt gives the instruction before the frames (its tokens are then
+    shared by every row of a batch and computed once); off by default because the shipped warm
+    starts were trained with the frames first.
+    """
 
     id: str = "vldac/NumberLine-v0"
     num_envs: int = 32
     kwargs: dict[str, Any] = field(default_factory=dict)
     history: int = 1
     invalid_penalty: float = -1.0
+    instruction_first: bool = False
 
 
 @dataclass

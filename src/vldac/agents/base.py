@@ -40,13 +40,14 @@ class LanguageInterface(ABC):
         return format_answer(self.thoughts(info), self.action_names[action])
 
 
-def build_messages(instruction: str, num_frames: int) -> list[dict]:
-    """One user turn: ``num_frames`` image placeholders (oldest first), then the instruction."""
+def build_messages(instruction: str, num_frames: int, instruction_first: bool = False) -> list[dict]:
+    """One user turn: ``num_frames`` image placeholders (oldest first), then the instruction; or,
+    with ``instruction_first``, the instruction and then the frames."""
     if num_frames < 0:
         raise ValueError(f"num_frames must be 0 or more, got {num_frames}.")
-    content = [{"type": "image"} for _ in range(num_frames)]
-    content.append({"type": "text", "text": instruction})
-    return [{"role": "user", "content": content}]
+    images = [{"type": "image"} for _ in range(num_frames)]
+    text = [{"type": "text", "text": instruction}]
+    return [{"role": "user", "content": text + images if instruction_first else images + text}]
 
 
 class FrameHistory:

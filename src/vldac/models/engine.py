@@ -1,7 +1,8 @@
 """The rollout engine: prompts -> sampled answers, with float32 log-probs of exactly the sampling
 distribution, cut-off flags and the value head's inputs. Hugging Face ``generate`` with its KV cache.
 
-Memory beyond the weights and the KV cache is O(B x L): the sampled tokens' log-probs are taken
+The prompt tokens every row begins with are computed once, for one row (see
+``vldac.models.shared_prefix``). Memory beyond the weights and the KV cache is O(B x L): the sampled tokens' log-probs are taken
 step by step (one [B, V] row at a time), the value head's input is the prefill's last-layer state
 at the last prompt token, and no per-step logits or hidden states are kept.
 
@@ -20,6 +21,9 @@ from transformers import BatchFeature, GenerationConfig, LogitsProcessor, Logits
 from transformers import PreTrainedTokenizerBase
 
 from vldac.models.final_states import captured_final_states
+from vldac.models.shared_prefix import (
+    MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length, supports_shared_prefix,
+)
 from vldac.models.tokens import AnswerTokens
 
 
@@ -125,10 +129,13 @@ def neutral_model_generation_config(model: PreTrainedModel) -> Iterator[None]:
 class RolloutEngine:
     """Batched sampling from a Hugging Face VLM in eval mode, under no_grad."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: AnswerTokens):
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: AnswerTokens, share_prefix: bool = True
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = tokens
+        self.share_prefix = share_prefix and supports_shared_prefix(model)
 
     @torch.no_grad()
     def generate(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
@@ -137,9 +144,14 @@ class RolloutEngine:
         self.model.eval()
         recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids)
         config = sampling_config(max_new_tokens, self.tokens, greedy)
+        inputs = dict(prompts)
+        shared = shared_prefix_length(prompts) if self.share_prefix else 0
+        if shared >= MIN_SHARED_TOKENS:
+            inputs = align_after_prefix(prompts, shared, self.tokens.pad_id)
+            inputs["cache"] = shared_prefix_cache(self.model, inputs, shared)
         with neutral_model_generation_config(self.model), captured_final_states(self.model, prefill_only=True) as states:
-            sequences = self.model.generate(**prompts, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
-        token_ids = sequences[:, prompts["input_ids"].shape[1] :]
+            sequences = self.model.generate(**inputs, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
+        token_ids = sequences[:, inputs["input_ids"].shape[1] :]
         token_mask, cut_off = self.tokens.first_end_mask(token_ids)
         logprobs = torch.where(token_mask, recorder.logprobs(token_ids), 0.0)
         texts = self.tokenizer.batch_decode(token_ids.masked_fill(~token_mask, self.tokens.pad_id), skip_special_tokens=True)

@@ -27,7 +27,7 @@ VALUE_HEAD_FILE = "value_head.safetensors"
 VALUE_HEAD_CONFIG = "value_head.json"
 RUN_SETTINGS = "vldac_settings.json"
 """How a model was trained, saved beside it: the world (env_id, env_kwargs, history,
-invalid_penalty), the generation settings (max_new_tokens, temperature) and the dtype, so that
+invalid_penalty, instruction_first), the generation settings (max_new_tokens, temperature) and the dtype, so that
 ``vldac eval`` and ``vldac sweep`` evaluate it as it was trained unless told otherwise."""
 
 
@@ -115,7 +115,10 @@ def nonzero_dropouts(model: torch.nn.Module) -> list[str]:
 
 
 def build_policy(
-    settings: ModelSettings, device: torch.device | str = "cpu", value_stop_gradient: bool = True
+    settings: ModelSettings,
+    device: torch.device | str = "cpu",
+    value_stop_gradient: bool = True,
+    instruction_first: bool = False,
 ) -> VLMPolicy:
     """A trainable policy from settings: the base model, LoRA adapters (or full fine-tuning),
     a fresh float32 value head, and the frozen reference (adapters disabled, or a frozen copy)."""
@@ -144,7 +147,9 @@ def build_policy(
         )
     value_head = ValueHead(hidden_size(model), settings.value_head_hidden, value_stop_gradient).to(device)
     return VLMPolicy(
-        model, processor, value_head, frozen_reference=settings.finetune == "full", chunk_size=settings.scoring_chunk_size
+        model, processor, value_head, frozen_reference=settings.finetune == "full", chunk_size=settings.scoring_chunk_size,
+        share_prefix=settings.share_prompt_prefix and not settings.gradient_checkpointing,
+        instruction_first=instruction_first,
     )
 
 
@@ -184,9 +189,10 @@ def save_policy(policy: VLMPolicy, folder: Path) -> None:
 def load_policy(path: str, dtype: str | None = None, device: torch.device | str = "cpu") -> VLMPolicy:
     """A saved policy for evaluation: a full model folder or a LoRA adapter folder (its base
     model is read from adapter_config.json), with its value head when one was saved. The dtype
-    defaults to the one it was trained in (float32 when unknown)."""
+    defaults to the one it was trained in (float32 when unknown), and so does the prompt layout."""
     folder = resolve_model_path(path)
-    dtype = dtype or read_run_settings(path).get("dtype", "float32")
+    trained = read_run_settings(path)
+    dtype = dtype or trained.get("dtype", "float32")
     if (folder / "adapter_config.json").is_file():
         base_path = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
         base_folder = resolve_model_path(base_path)
@@ -202,4 +208,4 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
         value_head = ValueHead(value_config["input_size"], value_config["hidden_sizes"])
         value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
     processor = load_processor(processor_folder, model.get_base_model().config.model_type if isinstance(model, PeftModel) else model.config.model_type)
-    return VLMPolicy(model, processor, value_head.to(device))
+    return VLMPolicy(model, processor, value_head.to(device), instruction_first=trained.get("instruction_first", False))

@@ -37,12 +37,17 @@ class VLMPolicy:
         value_head: ValueHead,
         frozen_reference: bool = False,
         chunk_size: int = 32,
+        share_prefix: bool = True,
+        instruction_first: bool = False,
     ):
         self.processor = processor
         self.tokens = AnswerTokens.of(model, processor)
-        self.scorer = PolicyScorer(model, value_head, self.tokens.blocked_ids, frozen_reference)
-        self.engine = RolloutEngine(model, processor.tokenizer, self.tokens)
+        self.scorer = PolicyScorer(
+            model, value_head, self.tokens.blocked_ids, self.tokens.pad_id, frozen_reference, share_prefix
+        )
+        self.engine = RolloutEngine(model, processor.tokenizer, self.tokens, share_prefix)
         self.chunk_size = chunk_size
+        self.instruction_first = instruction_first
 
     @property
     def model(self) -> PreTrainedModel:
@@ -62,7 +67,7 @@ class VLMPolicy:
 
     def prompts(self, frame_histories: list[list[np.ndarray]], instructions: list[str]) -> BatchFeature:
         """Model inputs on the policy's device (see ``encode_prompts``)."""
-        return encode_prompts(self.processor, frame_histories, instructions).to(self.device)
+        return encode_prompts(self.processor, frame_histories, instructions, self.instruction_first).to(self.device)
 
     @torch.no_grad()
     def sample(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:

@@ -14,14 +14,18 @@ from vldac.agents.base import build_messages
 
 
 def encode_prompts(
-    processor: ProcessorMixin, frame_histories: list[list[np.ndarray]], instructions: list[str]
+    processor: ProcessorMixin,
+    frame_histories: list[list[np.ndarray]],
+    instructions: list[str],
+    instruction_first: bool = False,
 ) -> BatchFeature:
     """One chat turn per (frames oldest first, instruction), tokenised and left-padded, so column
     P-1 is the last prompt token of every row: input_ids / attention_mask [B, P] and the
-    processor's image tensors."""
+    processor's image tensors. ``instruction_first`` puts the text before the frames (the layout
+    whose shared part the scorer computes once)."""
     texts, images = [], []
     for frames, instruction in zip(frame_histories, instructions, strict=True):
-        messages = build_messages(instruction, len(frames))
+        messages = build_messages(instruction, len(frames), instruction_first)
         texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
         images.append([Image.fromarray(frame) for frame in frames])
     processor.tokenizer.padding_side = "left"

@@ -18,6 +18,9 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from vldac.models.final_states import captured_final_states
+from vldac.models.shared_prefix import (
+    MIN_SHARED_TOKENS, align_after_prefix, forward_with_shared_prefix, shared_prefix_length, supports_shared_prefix,
+)
 from vldac.models.value_head import ValueHead
 
 
@@ -56,14 +59,25 @@ class PolicyScorer(nn.Module):
     ``model`` is the Hugging Face VLM (a peft model with LoRA, or the full model), ``value_head`` the
     step-level critic on the last prompt token's state. The frozen reference policy is the same
     network with its adapters disabled, or, for full fine-tuning, a frozen copy kept outside the
-    module's parameters.
+    module's parameters. With ``share_prefix`` (families that support it) the tokens every row
+    begins with run once per forward (see ``vldac.models.shared_prefix``).
     """
 
-    def __init__(self, model: PreTrainedModel, value_head: ValueHead, blocked_ids: list[int], frozen_reference: bool):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        value_head: ValueHead,
+        blocked_ids: list[int],
+        pad_id: int,
+        frozen_reference: bool,
+        share_prefix: bool = True,
+    ):
         super().__init__()
         self.model = model
         self.value_head = value_head
         self.blocked_ids = list(blocked_ids)
+        self.pad_id = pad_id
+        self.share_prefix = share_prefix and supports_shared_prefix(model)
         reference = copy.deepcopy(model).eval().requires_grad_(False) if frozen_reference else None
         # Held in a list so that its weights are not parameters (or buffers) of the scorer: an
         # engine wrapping the scorer, and .to(), never see it; it is made on the model's device.
@@ -85,10 +99,14 @@ class PolicyScorer(nn.Module):
             else:
                 context = self.model.disable_adapter()
         length = token_ids.shape[1]
+        shared = shared_prefix_length(prompts) if self.share_prefix else 0
         with context, captured_final_states(model) as states:
-            output = model(
-                **prompt_and_answer_inputs(prompts, token_ids, token_mask), logits_to_keep=length + 1, use_cache=False
-            )
+            if shared >= MIN_SHARED_TOKENS:
+                inputs = prompt_and_answer_inputs(align_after_prefix(prompts, shared, self.pad_id), token_ids, token_mask)
+                output = forward_with_shared_prefix(model, inputs, shared, logits_to_keep=length + 1)
+            else:
+                inputs = prompt_and_answer_inputs(prompts, token_ids, token_mask)
+                output = model(**inputs, logits_to_keep=length + 1, use_cache=False)
         logits = output.logits[:, -(length + 1) : -1]
         logprobs = token_logprobs(logits, token_ids, temperature, self.blocked_ids)
         if reference:

@@ -95,7 +95,9 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     else:
         folder = resolve_model_path(config.base)
         model, processor = load_base_model(folder, torch.float32), load_processor(folder)
-    policy = VLMPolicy(model, processor, ValueHead(model.config.get_text_config().hidden_size, []))
+    policy = VLMPolicy(
+        model, processor, ValueHead(model.config.get_text_config().hidden_size, []), instruction_first=config.env.instruction_first
+    )
     tokens = answer_token_ids(processor.tokenizer, policy.tokens, [d.answer for d in demonstrations])
 
     steps_per_epoch = math.ceil(len(demonstrations) / config.batch_size)
@@ -127,7 +129,9 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     model.save_pretrained(output)
     processor.save_pretrained(output)
     save_run_settings(
-        output, {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history, "dtype": "float32"}
+        output,
+        {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
+         "instruction_first": config.env.instruction_first, "dtype": "float32"},
     )
     save_config(config, output / "sft_config.yaml")
     summary = {

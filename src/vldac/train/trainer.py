@@ -124,7 +124,8 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     algorithm = config.algorithm
     grouped = algorithm.name in GROUP_ALGORITHMS
     policy = build_policy(
-        config.model, device=resolve_device(config.model.device), value_stop_gradient=algorithm.value_stop_gradient
+        config.model, device=resolve_device(config.model.device), value_stop_gradient=algorithm.value_stop_gradient,
+        instruction_first=config.env.instruction_first,
     )
     interface = interface_for(config.env.id, config.env.kwargs)
     policy_parameters = [p for p in policy.model.parameters() if p.requires_grad]
@@ -169,7 +170,8 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         }
         run_settings = {
             "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
-            "invalid_penalty": config.env.invalid_penalty, "max_new_tokens": config.generation.max_new_tokens,
+            "invalid_penalty": config.env.invalid_penalty, "instruction_first": config.env.instruction_first,
+            "max_new_tokens": config.generation.max_new_tokens,
             "temperature": config.generation.temperature, "dtype": config.model.dtype,
         }
         return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", run_settings)
