@@ -14,6 +14,7 @@ from vldac.algorithms import value_loss
 from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings
 from vldac.models.loading import ModelLoadError, build_policy, load_policy, save_policy
 from vldac.models.tokens import AnswerTokens, pad_answers
+from vldac.models.vision_cache import frame_key
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.update import UpdateBatch, ppo_update
 from tests.conftest import FRAME_SIZE
@@ -214,6 +215,52 @@ def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(
         logprobs, values = plain.score(prompts, samples.token_ids, samples.token_mask, 1.0)
     torch.testing.assert_close(torch.where(samples.token_mask, logprobs, 0.0), samples.token_logprobs, atol=1e-5, rtol=0)
     torch.testing.assert_close(values, samples.values, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("instruction_first", [False, True])
+def test_cached_vision_features_give_the_same_logprobs_and_values(tiny_model_dir, instruction_first):
+    """Rows that share frames (as frame histories do), 1-4 frames each: features computed once
+    per frame give the plain forward's numbers, in the scorer and in generation."""
+    histories, instructions = ragged_observations(4)
+    histories[2] = histories[3][1:] + histories[0]  # frames seen in other rows
+    policies = [
+        build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], vision_cache_frames=frames),
+                     instruction_first=instruction_first)
+        for frames in (0, 1024)
+    ]
+    policies[1].scorer.value_head.load_state_dict(policies[0].scorer.value_head.state_dict())
+    cache = policies[1].scorer.vision_cache
+    assert policies[0].scorer.vision_cache is None and cache is policies[1].engine.vision_cache
+    prompts = policies[0].prompts(histories, instructions)
+    greedy = [policy.sample(prompts, 1.0, 6, greedy=True) for policy in policies]
+    distinct = len({key for key in prompts["frame_keys"]})
+    assert cache.misses == distinct < len(prompts["frame_keys"])  # each frame met the vision tower once
+    assert torch.equal(greedy[0].token_ids, greedy[1].token_ids)
+    torch.testing.assert_close(greedy[1].token_logprobs, greedy[0].token_logprobs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(greedy[1].values, greedy[0].values, atol=1e-5, rtol=0)
+    for policy in policies:
+        policy.model.train()
+    scored = [policy.score(prompts, greedy[0].token_ids, greedy[0].token_mask, 1.0) for policy in policies]
+    assert cache.misses == distinct  # the scorer found every frame in the cache
+    torch.testing.assert_close(scored[1][0], scored[0][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(scored[1][1], scored[0][1], atol=1e-5, rtol=0)
+    reference = [policy.reference_logprobs(prompts, greedy[0].token_ids, greedy[0].token_mask, 1.0) for policy in policies]
+    torch.testing.assert_close(reference[1], reference[0], atol=1e-5, rtol=0)
+
+
+def test_the_vision_cache_drops_the_least_recently_used_frames(tiny_qwen2vl_dir):
+    policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[16], vision_cache_frames=3))
+    histories, instructions = ragged_observations(4)  # 1 + 2 + 3 + 4 frames
+    for row in range(4):
+        policy.prompts(histories[row : row + 1], instructions[row : row + 1])
+        policy.sample(policy.prompts(histories[row : row + 1], instructions[row : row + 1]), 1.0, 1)
+    cache = policy.scorer.vision_cache
+    assert len(cache.features) == 3 and list(cache.features) == [frame_key(f) for f in histories[3][1:]]
+
+
+def test_full_fine_tuning_runs_the_vision_tower_every_time(tiny_qwen2vl_dir):
+    policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), finetune="full", value_head_hidden=[16]))
+    assert policy.scorer.vision_cache is None
 
 
 def test_the_shared_prefix_stops_at_the_first_image_and_where_rows_differ():

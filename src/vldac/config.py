@@ -45,6 +45,9 @@ class ModelSettings:
     no-grad scoring pass (bootstrap values, recomputed log-probs). share_prompt_prefix: the scorer
     computes the prompt tokens every row of a batch begins with once (Qwen-VL families; exact; it
     matters with env.instruction_first, and is off under gradient checkpointing).
+    vision_cache_frames: how many frames' image features are kept, so that each frame meets the
+    vision tower once (Qwen-VL families; 0 turns it off; full fine-tuning, which trains the vision
+    tower, never caches).
     """
 
     path: str = "builtin:tiny-numberline"
@@ -57,6 +60,7 @@ class ModelSettings:
     attn_implementation: str = "sdpa"
     scoring_chunk_size: int = 32
     share_prompt_prefix: bool = True
+    vision_cache_frames: int = 1024
 
 
 @dataclass

@@ -21,10 +21,12 @@ from transformers import BatchFeature, GenerationConfig, LogitsProcessor, Logits
 from transformers import PreTrainedTokenizerBase
 
 from vldac.models.final_states import captured_final_states
+from vldac.models.scorer import vision_inputs
 from vldac.models.shared_prefix import (
     MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length, supports_shared_prefix,
 )
 from vldac.models.tokens import AnswerTokens
+from vldac.models.vision_cache import VisionFeatureCache
 
 
 @dataclass
@@ -130,12 +132,18 @@ class RolloutEngine:
     """Batched sampling from a Hugging Face VLM in eval mode, under no_grad."""
 
     def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: AnswerTokens, share_prefix: bool = True
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        tokens: AnswerTokens,
+        share_prefix: bool = True,
+        vision_cache: VisionFeatureCache | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = tokens
         self.share_prefix = share_prefix and supports_shared_prefix(model)
+        self.vision_cache = vision_cache
 
     @torch.no_grad()
     def generate(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
@@ -144,10 +152,10 @@ class RolloutEngine:
         self.model.eval()
         recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids)
         config = sampling_config(max_new_tokens, self.tokens, greedy)
-        inputs = dict(prompts)
-        shared = shared_prefix_length(prompts) if self.share_prefix else 0
+        inputs = vision_inputs(self.model, prompts, self.vision_cache)
+        shared = shared_prefix_length(inputs) if self.share_prefix else 0
         if shared >= MIN_SHARED_TOKENS:
-            inputs = align_after_prefix(prompts, shared, self.tokens.pad_id)
+            inputs = align_after_prefix(inputs, shared, self.tokens.pad_id)
             inputs["cache"] = shared_prefix_cache(self.model, inputs, shared)
         with neutral_model_generation_config(self.model), captured_final_states(self.model, prefill_only=True) as states:
             sequences = self.model.generate(**inputs, generation_config=config, logits_processor=LogitsProcessorList([recorder]))

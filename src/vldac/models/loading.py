@@ -150,6 +150,7 @@ def build_policy(
         model, processor, value_head, frozen_reference=settings.finetune == "full", chunk_size=settings.scoring_chunk_size,
         share_prefix=settings.share_prompt_prefix and not settings.gradient_checkpointing,
         instruction_first=instruction_first,
+        vision_cache_frames=settings.vision_cache_frames if settings.finetune == "lora" else 0,
     )
 
 
@@ -208,4 +209,7 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
         value_head = ValueHead(value_config["input_size"], value_config["hidden_sizes"])
         value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
     processor = load_processor(processor_folder, model.get_base_model().config.model_type if isinstance(model, PeftModel) else model.config.model_type)
-    return VLMPolicy(model, processor, value_head.to(device), instruction_first=trained.get("instruction_first", False))
+    return VLMPolicy(
+        model, processor, value_head.to(device), instruction_first=trained.get("instruction_first", False),
+        vision_cache_frames=ModelSettings().vision_cache_frames,
+    )

@@ -22,6 +22,7 @@ from vldac.models.prompts import encode_prompts
 from vldac.models.scorer import PolicyScorer
 from vldac.models.tokens import AnswerTokens, pad_answers, token_index_at
 from vldac.models.value_head import ValueHead
+from vldac.models.vision_cache import VisionFeatureCache, supports_vision_cache
 
 Observation = tuple[list[np.ndarray], str]
 """(frames oldest first, instruction text)."""
@@ -39,13 +40,15 @@ class VLMPolicy:
         chunk_size: int = 32,
         share_prefix: bool = True,
         instruction_first: bool = False,
+        vision_cache_frames: int = 0,
     ):
         self.processor = processor
         self.tokens = AnswerTokens.of(model, processor)
+        cache = VisionFeatureCache(vision_cache_frames) if vision_cache_frames and supports_vision_cache(model) else None
         self.scorer = PolicyScorer(
-            model, value_head, self.tokens.blocked_ids, self.tokens.pad_id, frozen_reference, share_prefix
+            model, value_head, self.tokens.blocked_ids, self.tokens.pad_id, frozen_reference, share_prefix, cache
         )
-        self.engine = RolloutEngine(model, processor.tokenizer, self.tokens, share_prefix)
+        self.engine = RolloutEngine(model, processor.tokenizer, self.tokens, share_prefix, cache)
         self.chunk_size = chunk_size
         self.instruction_first = instruction_first
 

@@ -11,6 +11,7 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
 from vldac.agents.base import build_messages
+from vldac.models.vision_cache import FRAME_KEYS, frame_key
 
 
 def encode_prompts(
@@ -21,12 +22,15 @@ def encode_prompts(
 ) -> BatchFeature:
     """One chat turn per (frames oldest first, instruction), tokenised and left-padded, so column
     P-1 is the last prompt token of every row: input_ids / attention_mask [B, P] and the
-    processor's image tensors. ``instruction_first`` puts the text before the frames (the layout
-    whose shared part the scorer computes once)."""
+    processor's image tensors, and ``frame_keys``: one content key per image, in order (for the
+    vision-feature cache). ``instruction_first`` puts the text before the frames (the layout whose
+    shared part the scorer computes once)."""
     texts, images = [], []
     for frames, instruction in zip(frame_histories, instructions, strict=True):
         messages = build_messages(instruction, len(frames), instruction_first)
         texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
         images.append([Image.fromarray(frame) for frame in frames])
     processor.tokenizer.padding_side = "left"
-    return processor(text=texts, images=images, return_tensors="pt", padding=True)
+    batch = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    batch[FRAME_KEYS] = [frame_key(frame) for frames in frame_histories for frame in frames]
+    return batch

@@ -22,6 +22,7 @@ from vldac.models.shared_prefix import (
     MIN_SHARED_TOKENS, align_after_prefix, forward_with_shared_prefix, shared_prefix_length, supports_shared_prefix,
 )
 from vldac.models.value_head import ValueHead
+from vldac.models.vision_cache import FRAME_KEYS, VisionFeatureCache
 
 
 def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float, blocked_ids: list[int]) -> torch.Tensor:
@@ -53,6 +54,14 @@ def prompt_and_answer_inputs(prompts: dict, token_ids: torch.Tensor, token_mask:
     return inputs
 
 
+def vision_inputs(model: PreTrainedModel, prompts: dict, cache: VisionFeatureCache | None) -> dict:
+    """The model's inputs from encoded prompts: cached image features in place of pixels where
+    there is a cache, else the pixels (the frame keys dropped either way)."""
+    if cache is not None:
+        return cache.model_inputs(model, prompts)
+    return {key: value for key, value in prompts.items() if key != FRAME_KEYS}
+
+
 class PolicyScorer(nn.Module):
     """log pi(a_t^i | s_t, a_t^<i) for given answers and V(s_t), from one forward of the VLM.
 
@@ -60,7 +69,9 @@ class PolicyScorer(nn.Module):
     step-level critic on the last prompt token's state. The frozen reference policy is the same
     network with its adapters disabled, or, for full fine-tuning, a frozen copy kept outside the
     module's parameters. With ``share_prefix`` (families that support it) the tokens every row
-    begins with run once per forward (see ``vldac.models.shared_prefix``).
+    begins with run once per forward (see ``vldac.models.shared_prefix``); with a
+    ``vision_cache`` each frame's image features are computed once per run
+    (``vldac.models.vision_cache``).
     """
 
     def __init__(
@@ -71,6 +82,7 @@ class PolicyScorer(nn.Module):
         pad_id: int,
         frozen_reference: bool,
         share_prefix: bool = True,
+        vision_cache: VisionFeatureCache | None = None,
     ):
         super().__init__()
         self.model = model
@@ -78,6 +90,7 @@ class PolicyScorer(nn.Module):
         self.blocked_ids = list(blocked_ids)
         self.pad_id = pad_id
         self.share_prefix = share_prefix and supports_shared_prefix(model)
+        self.vision_cache = vision_cache
         reference = copy.deepcopy(model).eval().requires_grad_(False) if frozen_reference else None
         # Held in a list so that its weights are not parameters (or buffers) of the scorer: an
         # engine wrapping the scorer, and .to(), never see it; it is made on the model's device.
@@ -99,6 +112,7 @@ class PolicyScorer(nn.Module):
             else:
                 context = self.model.disable_adapter()
         length = token_ids.shape[1]
+        prompts = vision_inputs(model, prompts, self.vision_cache)
         shared = shared_prefix_length(prompts) if self.share_prefix else 0
         with context, captured_final_states(model) as states:
             if shared >= MIN_SHARED_TOKENS:

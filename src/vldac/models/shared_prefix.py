@@ -102,7 +102,7 @@ def forward_with_shared_prefix(model: PreTrainedModel, inputs: dict, shared: int
     )
     cache = shared_prefix_cache(model, inputs, shared)
     own = {key: value[:, shared:] for key, value in inputs.items() if key in ("input_ids", "mm_token_type_ids")}
-    images = {key: value for key, value in inputs.items() if key in ("pixel_values", "image_grid_thw")}
+    images = {key: value for key, value in inputs.items() if key in ("pixel_values", "image_grid_thw", "mm_encoder_outputs")}
     return model(
         **own, **images, attention_mask=inputs["attention_mask"], position_ids=positions[:, :, shared:],
         cache=cache, logits_to_keep=logits_to_keep, use_cache=True,
