@@ -3,7 +3,7 @@
 The workload of ../shared/bench/official_pipeline/bench_official.py, through vldac's collector and
 update: the same tiny Qwen2-VL folders (built there by build_tiny.py into $TINY_MODELS), one
 300x300 frame per environment step (different per environment: target and current numbers drawn
-per step), the same ~200-token NumberLine instruction for every environment, exactly 32 generated
+per step; resized to 308x308 as the published pipeline does), the same ~200-token NumberLine instruction for every environment, exactly 32 generated
 tokens sampled at temperature 1 (end-of-turn tokens blocked for this benchmark only), LoRA r 16 /
 alpha 32 on the 7 language-model projections, value head [3072, 2048], KL to the reference on,
 2 PPO epochs, 32 environments, mini-batch 16, 8 steps per rollout with one bootstrap-value pass,
@@ -60,9 +60,11 @@ INSTRUCTION = (
 
 class NumberLineFrames(gym.Env):
     """300x300 frames as the published benchmark draws them (target and current numbers as text
-    above a number line), new numbers every step; never ends on its own."""
+    above a number line), new numbers every step; never ends on its own. Each frame is then resized
+    to 308x308, as the published pipeline's qwen_vl_utils step does before its processor, so that
+    both prompts hold the same 64 image tokens (265 tokens in all)."""
 
-    observation_space = gym.spaces.Box(0, 255, (300, 300, 3), np.uint8)
+    observation_space = gym.spaces.Box(0, 255, (308, 308, 3), np.uint8)
     action_space = gym.spaces.Discrete(2)
     action_names = ["-", "+"]
     max_steps = 10_000
@@ -74,7 +76,7 @@ class NumberLineFrames(gym.Env):
         draw.text((20, 120), f"Target: {target}  Current: {current}", fill=(0, 0, 0))
         draw.line((20, 200, 280, 200), fill=(0, 0, 0), width=2)
         draw.ellipse((20 + 26 * current - 5, 195, 20 + 26 * current + 5, 205), fill=(255, 0, 0))
-        return np.asarray(image)
+        return np.asarray(image.resize((308, 308)))
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -196,6 +198,7 @@ def main() -> None:
     results = {
         "size": args.size, "env_steps_per_s": steps_per_cycle / median_seconds,
         "prompt_tokens": int(prompts["input_ids"].shape[1]),
+        "image_tokens": int((prompts["input_ids"] == policy.processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")).sum()),
         "generated_tokens_per_step": cycles[0]["generated_tokens"] / steps_per_cycle,
         "num_envs": args.num_envs, "ppo_epochs": settings.ppo_epochs, "minibatch_size": settings.minibatch_size,
         "rollout_steps": args.steps, "seconds_per_env_step": split, "cycles_s": [c["seconds"] for c in cycles],
@@ -206,7 +209,7 @@ def main() -> None:
     }
     print(f"size {args.size}: {results['env_steps_per_s']:.2f} env steps/s "
           f"(median of {args.repeats} cycles of {steps_per_cycle} steps; prompt {results['prompt_tokens']} tokens, "
-          f"{results['generated_tokens_per_step']:.0f} generated per step)")
+          f"{results['image_tokens']} of them image tokens, {results['generated_tokens_per_step']:.0f} generated per step)")
     for key, seconds in split.items():
         print(f"  {key:24s} {seconds * 1000:8.1f} ms per env step")
     print(f"  achieved {results['achieved_gflops']:.0f} GFLOP/s ({results['gflop_per_env_step']:.1f} GFLOP per env step) "
