@@ -16,17 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from peft import PeftModel
 from transformers import BatchFeature, GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel
 from transformers import PreTrainedTokenizerBase
 
 from vldac.models.final_states import captured_final_states
-from vldac.models.scorer import vision_inputs
-from vldac.models.shared_prefix import (
-    MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length, supports_shared_prefix,
-)
+from vldac.models.families import backbone, supports_shared_prefix
+from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length
 from vldac.models.tokens import AnswerTokens
-from vldac.models.vision_cache import VisionFeatureCache
+from vldac.models.vision_cache import VisionFeatureCache, vision_inputs
 
 
 @dataclass
@@ -119,7 +116,7 @@ def neutral_model_generation_config(model: PreTrainedModel) -> Iterator[None]:
     """Hide the model's own generation_config while generating (its values fill every field the
     given configuration leaves unset, such as min_p). Under peft the config generate reads is the
     base model's, so that is the one hidden."""
-    target = model.get_base_model() if isinstance(model, PeftModel) else model
+    target = backbone(model)
     saved = target.generation_config
     target.generation_config = GenerationConfig()
     try:

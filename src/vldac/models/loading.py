@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForImageTextToText
 
 from vldac.config import ModelSettings
+from vldac.models.families import model_type
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.value_head import ValueHead
@@ -208,7 +209,7 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
         value_config = json.loads((folder / VALUE_HEAD_CONFIG).read_text())
         value_head = ValueHead(value_config["input_size"], value_config["hidden_sizes"])
         value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
-    processor = load_processor(processor_folder, model.get_base_model().config.model_type if isinstance(model, PeftModel) else model.config.model_type)
+    processor = load_processor(processor_folder, model_type(model))
     return VLMPolicy(
         model, processor, value_head.to(device), instruction_first=trained.get("instruction_first", False),
         vision_cache_frames=ModelSettings().vision_cache_frames,

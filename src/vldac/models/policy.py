@@ -22,7 +22,8 @@ from vldac.models.prompts import encode_prompts
 from vldac.models.scorer import PolicyScorer
 from vldac.models.tokens import AnswerTokens, pad_answers, token_index_at
 from vldac.models.value_head import ValueHead
-from vldac.models.vision_cache import VisionFeatureCache, supports_vision_cache
+from vldac.models.families import supports_vision_cache
+from vldac.models.vision_cache import VisionFeatureCache
 
 Observation = tuple[list[np.ndarray], str]
 """(frames oldest first, instruction text)."""

@@ -18,11 +18,10 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from vldac.models.final_states import captured_final_states
-from vldac.models.shared_prefix import (
-    MIN_SHARED_TOKENS, align_after_prefix, forward_with_shared_prefix, shared_prefix_length, supports_shared_prefix,
-)
+from vldac.models.families import supports_shared_prefix
+from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, forward_with_shared_prefix, shared_prefix_length
 from vldac.models.value_head import ValueHead
-from vldac.models.vision_cache import FRAME_KEYS, VisionFeatureCache
+from vldac.models.vision_cache import VisionFeatureCache, vision_inputs
 
 
 def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float, blocked_ids: list[int]) -> torch.Tensor:
@@ -52,14 +51,6 @@ def prompt_and_answer_inputs(prompts: dict, token_ids: torch.Tensor, token_mask:
                 extension = torch.zeros_like(token_ids, dtype=value.dtype)
             inputs[key] = torch.cat([value, extension], dim=1)
     return inputs
-
-
-def vision_inputs(model: PreTrainedModel, prompts: dict, cache: VisionFeatureCache | None) -> dict:
-    """The model's inputs from encoded prompts: cached image features in place of pixels where
-    there is a cache, else the pixels (the frame keys dropped either way)."""
-    if cache is not None:
-        return cache.model_inputs(model, prompts)
-    return {key: value for key, value in prompts.items() if key != FRAME_KEYS}
 
 
 class PolicyScorer(nn.Module):

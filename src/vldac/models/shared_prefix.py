@@ -15,25 +15,20 @@ The rollout engine does the same for generation: Hugging Face ``generate`` conti
 repeated prefix cache (its supported way to reuse a prompt cache), with the re-laid inputs.
 
 Families: the Qwen-VL families (multimodal RoPE positions from ``get_rope_index``). Others run
-the plain forward (``supports_shared_prefix`` is False), as does any batch whose shared part is
-shorter than ``MIN_SHARED_TOKENS``, and any model under activation checkpointing (which turns
+the plain forward (``vldac.models.families.supports_shared_prefix`` is False), as does any batch
+whose shared part is shorter than ``MIN_SHARED_TOKENS``, and any model under activation checkpointing (which turns
 the cache off). Shapes: B rows, P prompt columns, S shared tokens.
 """
 
 from __future__ import annotations
 
 import torch
-from peft import PeftModel
 from transformers import PreTrainedModel
 
-SHARING_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+from vldac.models.families import backbone
+
 MIN_SHARED_TOKENS = 16
 """A shorter shared part saves less than the second model call costs."""
-
-
-def supports_shared_prefix(model: PreTrainedModel) -> bool:
-    backbone = model.get_base_model() if isinstance(model, PeftModel) else model
-    return backbone.config.model_type in SHARING_FAMILIES
 
 
 def shared_prefix_length(prompts: dict) -> int:
@@ -74,15 +69,11 @@ def align_after_prefix(prompts: dict, shared: int, pad_id: int) -> dict:
     return aligned
 
 
-def _backbone(model: PreTrainedModel) -> PreTrainedModel:
-    return model.get_base_model() if isinstance(model, PeftModel) else model
-
-
 def shared_prefix_cache(model: PreTrainedModel, inputs: dict, shared: int):
     """The keys and values of the first ``shared`` columns of row 0 (text only: multimodal RoPE
     positions 0..S-1 in every axis), repeated over the batch; a transformers Cache of length S."""
     positions = torch.arange(shared, device=inputs["input_ids"].device).view(1, 1, shared).expand(3, 1, shared)
-    prefix = _backbone(model).model(
+    prefix = backbone(model).model(
         input_ids=inputs["input_ids"][:1, :shared], attention_mask=inputs["attention_mask"][:1, :shared],
         position_ids=positions, use_cache=True,
     )
@@ -96,7 +87,7 @@ def forward_with_shared_prefix(model: PreTrainedModel, inputs: dict, shared: int
     ``shared`` columns are the same in every row: the prefix runs once, its cache is repeated over
     the batch, the rest runs on top. Returns the model's output (logits of the last
     ``logits_to_keep`` positions)."""
-    positions, _ = _backbone(model).model.get_rope_index(
+    positions, _ = backbone(model).model.get_rope_index(
         inputs["input_ids"], mm_token_type_ids=inputs["mm_token_type_ids"],
         image_grid_thw=inputs.get("image_grid_thw"), attention_mask=inputs["attention_mask"],
     )

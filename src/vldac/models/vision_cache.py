@@ -20,22 +20,17 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from peft import PeftModel
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-CACHING_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+from vldac.models.families import backbone
+
 FRAME_KEYS = "frame_keys"
 """The prompts' entry holding one content key per image, in the processor's image order."""
 
 
 def frame_key(frame: np.ndarray) -> str:
     return hashlib.blake2b(frame.tobytes(), digest_size=16).hexdigest() + str(frame.shape)
-
-
-def supports_vision_cache(model: PreTrainedModel) -> bool:
-    backbone = model.get_base_model() if isinstance(model, PeftModel) else model
-    return backbone.config.model_type in CACHING_FAMILIES
 
 
 class VisionFeatureCache:
@@ -63,8 +58,7 @@ class VisionFeatureCache:
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         if missing:
-            backbone = model.get_base_model() if isinstance(model, PeftModel) else model
-            encoded = backbone.model.get_image_features(
+            encoded = backbone(model).model.get_image_features(
                 torch.cat([rows[i] for i in missing]), grid[missing], return_dict=True
             ).pooler_output
             for index, features in zip(missing, encoded, strict=True):
@@ -76,3 +70,11 @@ class VisionFeatureCache:
             self.features.popitem(last=False)
         inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=pooled)}
         return inputs
+
+
+def vision_inputs(model: PreTrainedModel, prompts: dict, cache: VisionFeatureCache | None) -> dict:
+    """The model's inputs from encoded prompts: cached image features in place of pixels where
+    there is a cache, else the pixels (the frame keys dropped either way)."""
+    if cache is not None:
+        return cache.model_inputs(model, prompts)
+    return {key: value for key, value in prompts.items() if key != FRAME_KEYS}
