@@ -41,9 +41,10 @@ from torch.utils import benchmark as torch_benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from vldac.agents import LanguageInterface
-from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings
+from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings, OptimSettings
 from vldac.models.loading import build_policy
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
+from vldac.train.trainer import build_optimizer
 from vldac.train.update import UpdateBatch, ppo_update
 
 INSTRUCTION = (
@@ -154,8 +155,7 @@ def main() -> None:
     policy.observation_values = stopwatch.wrap("bootstrap", policy.observation_values)
     policy.reference_logprobs = stopwatch.wrap("reference", policy.reference_logprobs)
 
-    parameters = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([{"params": parameters, "lr": 1e-5}, {"params": list(policy.value_head.parameters()), "lr": 1e-4}])
+    optimizer, parameters = build_optimizer(policy, OptimSettings(lr=1e-5, value_lr=1e-4))
     settings = AlgorithmSettings(minibatch_size=16, ppo_epochs=2, kl_coef=0.05)
     seeds = iter(range(1_000_000))
     envs = LockstepEnvs("vldac-bench/NumberLineFrames-v0", args.num_envs, PublishedInstruction(), 1, -1.0, seeds.__next__)

@@ -258,6 +258,39 @@ def test_the_vision_cache_drops_the_least_recently_used_frames(tiny_qwen2vl_dir)
     assert len(cache.features) == 3 and list(cache.features) == [frame_key(f) for f in histories[3][1:]]
 
 
+def test_remembered_prompt_rows_collate_to_the_processors_batch(tiny_model_dir):
+    from vldac.models.prompts import collate_rows, encode_prompts, split_rows
+
+    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16]))
+    histories, instructions = ragged_observations(5)
+    batch = encode_prompts(policy.processor, histories, instructions)
+    rows = split_rows(batch, [len(frames) for frames in histories])
+    order = [3, 0, 4]  # a mini-batch in another order and of other rows
+    collated = collate_rows([rows[i] for i in order], policy.processor.tokenizer.pad_token_id)
+    expected = encode_prompts(policy.processor, [histories[i] for i in order], [instructions[i] for i in order])
+    assert set(collated) == set(expected) - {"pixel_values"}
+    for key, value in expected.items():
+        if key != "pixel_values":
+            assert value == collated[key] if key == "frame_keys" else torch.equal(value, collated[key]), key
+
+
+@pytest.mark.parametrize("vision_cache_frames", [0, 1024])
+def test_prompts_met_before_skip_image_processing_only_with_cached_features(tiny_model_dir, vision_cache_frames):
+    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], vision_cache_frames=vision_cache_frames))
+    histories, instructions = ragged_observations(4)
+    first = policy.prompts(histories, instructions)
+    assert "pixel_values" in first
+    assert "pixel_values" in policy.prompts(histories, instructions)  # no frame has met the vision tower yet
+    answers, mask = pad_answers(plain_answers(policy) + plain_answers(policy)[:1], policy.pad_id)
+    policy.model.train()
+    scored = policy.score(first, answers, mask, 1.0)
+    again = policy.prompts(histories[::-1], instructions[::-1])
+    assert ("pixel_values" in again) == (not vision_cache_frames)
+    rescored = policy.score(again, answers.flip(0), mask.flip(0), 1.0)
+    torch.testing.assert_close(rescored[0].flip(0), scored[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(rescored[1].flip(0), scored[1], atol=1e-5, rtol=0)
+
+
 def test_full_fine_tuning_runs_the_vision_tower_every_time(tiny_qwen2vl_dir):
     policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), finetune="full", value_head_hidden=[16]))
     assert policy.scorer.vision_cache is None

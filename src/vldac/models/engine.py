@@ -46,49 +46,52 @@ class Samples:
 
 
 class SampledTokenLogprobs(LogitsProcessor):
-    """The last logits processor of a generation: replaces the scores by
-    log softmax(logits / T) over the vocabulary minus ``blocked_ids`` (so the sampler draws from
-    exactly that distribution) and records, one step later, the float32 log-prob of the token
-    drawn. Holds one [B, V] row of log-probs, never one per step."""
+    """The generation's only logits processor, and its sampler: computes
+    log softmax(logits / T) over the vocabulary minus ``blocked_ids``, draws the next token from
+    exactly that distribution (or takes its most likely token when ``greedy``), records the drawn
+    token's float32 log-prob, and returns scores whose argmax is the drawn token, for the
+    generation loop's greedy step to take.
 
-    def __init__(self, temperature: float, blocked_ids: tuple[int, ...]):
+    The draw is the exponential race, argmax_v (log p_v - log E_v) with E_v = -log U_v and U_v
+    uniform on [0, 1): the same distribution as ``torch.multinomial``, from one uniform draw per
+    logit. Holds one [B] row of log-probs per step, never a [B, V] tensor per step.
+    """
+
+    def __init__(self, temperature: float, blocked_ids: tuple[int, ...], greedy: bool = False):
         self.temperature = temperature
         self.blocked_ids = list(blocked_ids)
-        self.previous: torch.Tensor | None = None
+        self.greedy = greedy
         self.recorded: list[torch.Tensor] = []
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self.previous is not None:
-            self.recorded.append(self.previous.gather(1, input_ids[:, -1:]).squeeze(1))
-        scores = scores.float() / self.temperature
+        logprobs = scores.float() / self.temperature
         if self.blocked_ids:
-            scores[:, self.blocked_ids] = -torch.inf
-        self.previous = torch.log_softmax(scores, dim=-1)
-        return self.previous
+            logprobs[:, self.blocked_ids] = -torch.inf
+        logprobs = torch.log_softmax(logprobs, dim=-1)
+        if self.greedy:
+            token = logprobs.argmax(dim=-1, keepdim=True)
+        else:
+            exponential_log = torch.rand_like(logprobs).log_().neg_().log_()
+            token = (logprobs - exponential_log).argmax(dim=-1, keepdim=True)
+        self.recorded.append(logprobs.gather(1, token).squeeze(1))
+        return torch.full_like(scores, -torch.inf).scatter_(1, token, 0.0)
 
-    def logprobs(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """[B, L] log-probs of the generated token_ids [B, L] (the last one gathered here)."""
-        last = self.previous.gather(1, token_ids[:, -1:]).squeeze(1)
-        return torch.stack([*self.recorded, last], dim=1)
+    def logprobs(self) -> torch.Tensor:
+        """[B, L] log-probs of the L tokens drawn."""
+        return torch.stack(self.recorded, dim=1)
 
 
-def sampling_config(max_new_tokens: int, tokens: AnswerTokens, greedy: bool) -> GenerationConfig:
-    """A generation configuration that adds no logits processor of its own: the sampler draws
-    from softmax of whatever ``SampledTokenLogprobs`` returns.
+def sampling_config(max_new_tokens: int, tokens: AnswerTokens) -> GenerationConfig:
+    """A generation configuration that adds no logits processor of its own and decodes greedily
+    from whatever ``SampledTokenLogprobs`` (the sampler) returns.
 
-    Every knob that would add a processor is set to its neutral value explicitly, so nothing from
-    a model's own generation_config.json (Qwen2-VL-Instruct ships top_k=1, top_p=0.001) or from
-    transformers' global defaults (top_k=50) can leak into rollouts.
+    Greedy decoding adds no sampling warper (temperature, top-k, top-p, ...), so those of a model's
+    own generation_config.json (Qwen2-VL-Instruct ships top_k=1, top_p=0.001) or of transformers'
+    global defaults (top_k=50) cannot reach rollouts; every knob that would add another processor
+    is set to its neutral value explicitly.
     """
     return GenerationConfig(
-        do_sample=not greedy,
-        temperature=1.0,
-        top_k=0,
-        top_p=1.0,
-        min_p=None,
-        typical_p=1.0,
-        epsilon_cutoff=0.0,
-        eta_cutoff=0.0,
+        do_sample=False,
         repetition_penalty=1.0,
         encoder_repetition_penalty=1.0,
         no_repeat_ngram_size=0,
@@ -147,8 +150,8 @@ class RolloutEngine:
         """Sample (or decode greedily) up to ``max_new_tokens`` per prompt. Log-probs are those of
         softmax(logits / T) (T = 1 when greedy) minus the blocked tokens: the distribution sampled."""
         self.model.eval()
-        recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids)
-        config = sampling_config(max_new_tokens, self.tokens, greedy)
+        recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids, greedy)
+        config = sampling_config(max_new_tokens, self.tokens)
         inputs = vision_inputs(self.model, prompts, self.vision_cache)
         shared = shared_prefix_length(inputs) if self.share_prefix else 0
         if shared >= MIN_SHARED_TOKENS:
@@ -158,6 +161,6 @@ class RolloutEngine:
             sequences = self.model.generate(**inputs, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
         token_ids = sequences[:, inputs["input_ids"].shape[1] :]
         token_mask, cut_off = self.tokens.first_end_mask(token_ids)
-        logprobs = torch.where(token_mask, recorder.logprobs(token_ids), 0.0)
+        logprobs = torch.where(token_mask, recorder.logprobs(), 0.0)
         texts = self.tokenizer.batch_decode(token_ids.masked_fill(~token_mask, self.tokens.pad_id), skip_special_tokens=True)
         return Samples(token_ids.clone(), logprobs, token_mask, cut_off, texts, prompt_states=states[0])

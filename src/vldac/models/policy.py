@@ -18,7 +18,7 @@ import torch
 from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
 
 from vldac.models.engine import RolloutEngine, Samples
-from vldac.models.prompts import encode_prompts
+from vldac.models.prompts import PromptEncoder
 from vldac.models.scorer import PolicyScorer
 from vldac.models.tokens import AnswerTokens, pad_answers, token_index_at
 from vldac.models.value_head import ValueHead
@@ -51,7 +51,7 @@ class VLMPolicy:
         )
         self.engine = RolloutEngine(model, processor.tokenizer, self.tokens, share_prefix, cache)
         self.chunk_size = chunk_size
-        self.instruction_first = instruction_first
+        self.encode = PromptEncoder(processor, instruction_first, cache, capacity=vision_cache_frames)
 
     @property
     def model(self) -> PreTrainedModel:
@@ -70,8 +70,9 @@ class VLMPolicy:
         return next(self.model.parameters()).device
 
     def prompts(self, frame_histories: list[list[np.ndarray]], instructions: list[str]) -> BatchFeature:
-        """Model inputs on the policy's device (see ``encode_prompts``)."""
-        return encode_prompts(self.processor, frame_histories, instructions, self.instruction_first).to(self.device)
+        """Model inputs on the policy's device (see ``encode_prompts``; prompts met before are
+        rebuilt from their tokens where their frames' features are cached)."""
+        return self.encode(frame_histories, instructions).to(self.device)
 
     @torch.no_grad()
     def sample(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:

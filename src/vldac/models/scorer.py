@@ -30,9 +30,9 @@ def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: f
     logits [B, L, V], token_ids [B, L] -> [B, L]; computed as the token's scaled logit minus the
     log-sum-exp, so no second [B, L, V] tensor of log-probs is made.
     """
-    scaled = logits.float() / temperature
+    scaled = logits.float() if temperature == 1.0 else logits.float() / temperature
     if blocked_ids:
-        scaled[..., blocked_ids] = -torch.inf
+        scaled = scaled.index_fill(-1, torch.tensor(blocked_ids, device=scaled.device), -torch.inf)
     return scaled.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
 
 

@@ -52,12 +52,12 @@ class VisionFeatureCache:
         if not keys:
             return inputs
         grid = prompts["image_grid_thw"]
-        rows = torch.split(prompts["pixel_values"], grid.prod(-1).tolist())
         first_seen = {key: index for index, key in reversed(list(enumerate(keys)))}
         missing = [index for key, index in first_seen.items() if key not in self.features]
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         if missing:
+            rows = torch.split(prompts["pixel_values"], grid.prod(-1).tolist())
             encoded = backbone(model).model.get_image_features(
                 torch.cat([rows[i] for i in missing]), grid[missing], return_dict=True
             ).pooler_output
