@@ -496,3 +496,19 @@ def test_checkpoints_load_with_plain_auto_processor_where_torchvision_imports(ti
 def test_missing_model_path_is_one_clear_sentence(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist; download the model"):
         build_policy(ModelSettings(path=str(tmp_path / "nope")))
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_the_sampler_draws_from_the_tempered_distribution_minus_blocked_tokens(temperature):
+    from vldac.models.engine import SampledTokenLogprobs
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, 3.0]]).expand(200_000, -1)
+    sampler = SampledTokenLogprobs(temperature, blocked_ids=(4,))
+    scores = sampler(torch.zeros((200_000, 1), dtype=torch.long), logits)
+    drawn = scores.argmax(-1)
+    assert torch.equal(scores.isfinite().sum(-1), torch.ones(200_000, dtype=torch.long))  # only the drawn token survives
+    expected = torch.softmax(logits[0, :4] / temperature, -1)
+    frequencies = torch.bincount(drawn, minlength=5).double() / len(drawn)
+    assert frequencies[4] == 0
+    torch.testing.assert_close(frequencies[:4].float(), expected, atol=0.005, rtol=0)
+    torch.testing.assert_close(sampler.logprobs()[:, 0], expected.log()[drawn], atol=1e-6, rtol=0)

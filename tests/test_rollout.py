@@ -25,9 +25,10 @@ class CounterEnv(gym.Env):
     action_space = gym.spaces.Discrete(2)
     action_names = ["wait", "finish"]
 
-    def __init__(self, max_steps: int = 3, crash_on_step: bool = False):
+    def __init__(self, max_steps: int = 3, crash_on_step: bool = False, finish_reward: float = 1.0):
         self.max_steps = max_steps
         self.crash_on_step = crash_on_step
+        self.finish_reward = finish_reward
 
     def _frame(self):
         frame = np.zeros((4, 4, 3), np.uint8)
@@ -45,7 +46,8 @@ class CounterEnv(gym.Env):
         self.steps += 1
         terminated = action == 1
         truncated = self.steps >= self.max_steps and not terminated
-        return self._frame(), float(terminated), terminated, truncated, {"success": bool(terminated)}
+        reward = self.finish_reward if terminated else 0.0
+        return self._frame(), reward, terminated, truncated, {"success": bool(terminated)}
 
 
 gym.register("vldac-test/Counter-v0", entry_point=CounterEnv)

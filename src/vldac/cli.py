@@ -54,10 +54,15 @@ def _eval(args: argparse.Namespace) -> None:
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
+    for flag, count in (("--episodes", args.episodes), ("--num-envs", args.num_envs)):
+        if count < 1:
+            raise UsageError(f"{flag} {count} must be at least 1.")
     try:
         given_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else None
     except json.JSONDecodeError:
-        raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not JSON; write it like '{{\"frame_size\": 84}}'.") from None
+        given_kwargs = []
+    if given_kwargs is not None and not isinstance(given_kwargs, dict):
+        raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not a JSON object; write it like '{{\"frame_size\": 84}}'.")
     if args.model == "expert":
         print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, given_kwargs), separators=(",", ":")))
         return
@@ -148,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
     from vldac.rollout.collector import WorldCrashed
+    from vldac.train.checkpoints import NonFiniteWeights
 
     try:
         args.run(args)
-    except (ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, UsageError, FileNotFoundError, ValueError) as error:
+    except (
+        ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, UsageError, FileNotFoundError, ValueError
+    ) as error:
         print(f"vldac {args.command}: {error}", file=sys.stderr)
         return 2
     return 0

@@ -70,6 +70,9 @@ class EnvSettings:
     instruction_first: the prompt gives the instruction before the frames (its tokens are then
     shared by every row of a batch and computed once); off by default because the shipped warm
     starts were trained with the frames first.
+    reward_clip: None (default): a world's non-finite reward stops the run with one sentence
+    naming the world and the episode seed. A number c: every reward is clipped to [-c, c], NaN
+    counts as 0, and the non-finite ones are counted (``nonfinite_rewards`` in the metrics).
     """
 
     id: str = "vldac/NumberLine-v0"
@@ -78,6 +81,7 @@ class EnvSettings:
     history: int = 1
     invalid_penalty: float = -1.0
     instruction_first: bool = False
+    reward_clip: float | None = None
 
 
 @dataclass

@@ -209,6 +209,9 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
         value_config = json.loads((folder / VALUE_HEAD_CONFIG).read_text())
         value_head = ValueHead(value_config["input_size"], value_config["hidden_sizes"])
         value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
+    broken = next((n for n, p in [*model.named_parameters(), *value_head.named_parameters()] if not torch.isfinite(p).all()), None)
+    if broken is not None:
+        raise ModelLoadError(f"{folder} holds non-finite weights ({broken}); evaluate an earlier checkpoint of the run instead.")
     processor = load_processor(processor_folder, model_type(model))
     return VLMPolicy(
         model, processor, value_head.to(device), instruction_first=trained.get("instruction_first", False),

@@ -10,6 +10,7 @@ truncated episode is kept for its bootstrap value.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,8 +72,11 @@ class LockstepEnvs:
         next_seed: Callable[[], int],
         env_kwargs: dict | None = None,
         autoreset: bool = True,
+        reward_clip: float | None = None,
     ):
         self.env_id = env_id
+        self.reward_clip = reward_clip
+        self.nonfinite_rewards = 0
         self.envs = [make_world(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
         self.interface = interface
         self.history = FrameHistory(history)
@@ -145,6 +149,7 @@ class LockstepEnvs:
                         f"World {self.env_id} crashed on step (episode seed {self.seeds[index]}, "
                         f"action {parsed.action}): {error!r}; report the seed."
                     ) from error
+                reward = self._checked_reward(float(reward), index)
                 success = bool(info["success"])
                 self.history.push(index, frame)
                 self.infos[index] = info
@@ -167,6 +172,22 @@ class LockstepEnvs:
                 else:
                     self.active[index] = False
         return results
+
+    def _checked_reward(self, reward: float, index: int) -> float:
+        """The world's reward, clipped to [-reward_clip, reward_clip] (NaN as 0) when that is set;
+        without it a non-finite reward stops the run."""
+        if not math.isfinite(reward):
+            if self.reward_clip is None:
+                raise WorldCrashed(
+                    f"World {self.env_id} returned the non-finite reward {reward} at step "
+                    f"{self.episode_lengths[index] + 1} of the episode with seed {self.seeds[index]}; fix the world, "
+                    "or set env.reward_clip to clip rewards (NaN counts as 0) and count such steps."
+                )
+            self.nonfinite_rewards += 1
+            reward = 0.0 if math.isnan(reward) else reward
+        if self.reward_clip is not None:
+            reward = min(max(reward, -self.reward_clip), self.reward_clip)
+        return reward
 
     def start_groups(self, group_size: int) -> None:
         """Begin one episode in every env, the envs of each consecutive group of ``group_size``

@@ -28,6 +28,10 @@ TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.pt"
 
 
+class NonFiniteWeights(RuntimeError):
+    """A checkpoint was about to be written from NaN or infinite weights."""
+
+
 def torch_rng_state() -> str:
     return base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()
 
@@ -46,7 +50,16 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint ``checkpoints/name`` atomically and point ``checkpoints/last`` at it.
 
-    ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``."""
+    ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``.
+    Refuses (``NonFiniteWeights``, nothing written) when a trained weight is not finite."""
+    trained = [(n, p) for n, p in policy.model.named_parameters() if p.requires_grad]
+    trained += [(f"value_head.{n}", p) for n, p in policy.value_head.named_parameters()]
+    broken = next((n for n, p in trained if not torch.isfinite(p).all()), None)
+    if broken is not None:
+        raise NonFiniteWeights(
+            f"Not writing checkpoint {name}: weight {broken} is not finite; the run stopped here, "
+            f"and checkpoints/last still points at the last finite weights."
+        )
     final = checkpoints / name
     staging = checkpoints / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)

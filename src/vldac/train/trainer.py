@@ -56,8 +56,10 @@ class MetricsLog:
             pass
 
     def write(self, row: dict) -> None:
+        """Append one row; a non-finite number is written as null (JSON has no NaN)."""
+        row = {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in row.items()}
         with open(self.path, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+            handle.write(json.dumps(row, allow_nan=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         if self.tensorboard is not None:
@@ -101,6 +103,8 @@ def check_config(config: TrainConfig) -> None:
             f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
             f"({algorithm.group_size}) for {algorithm.name}."
         )
+    if config.env.reward_clip is not None and not config.env.reward_clip > 0:
+        raise ConfigError(f"env.reward_clip ({config.env.reward_clip}) must be a positive number, or null to stop on non-finite rewards.")
     interface_for(config.env.id, config.env.kwargs)
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
@@ -151,6 +155,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         next_seed=lambda: int(seed_rng.integers(TRAINING_SEED_LIMIT)),
         env_kwargs=config.env.kwargs,
         autoreset=not grouped,
+        reward_clip=config.env.reward_clip,
     )
     rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
     initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
@@ -204,6 +209,9 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             algorithm, config.generation.temperature, value_only, minibatch_rng,
         )
         seconds = time.perf_counter() - started
+        if losses["skipped_steps"]:
+            print(f"Warning: update {progress.update + 1} skipped {losses['skipped_steps']} optimiser step(s) whose loss or "
+                  "gradient was not finite; the weights are unchanged by them.", file=sys.stderr)
         progress.update += 1
         progress.env_steps += len(records)
         progress.total_episodes += len(episodes.returns)
@@ -217,6 +225,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "mean_return": float(np.mean(episodes.returns)) if episodes.returns else None,
             "mean_length": float(np.mean(episodes.lengths)) if episodes.lengths else None,
             "invalid_rate": sum(r.invalid for r in records) / len(records),
+            "nonfinite_rewards": envs.nonfinite_rewards,
             **losses,
             "value_only": value_only,
             "explained_variance": explained,

@@ -71,6 +71,8 @@ def ppo_update(
     """Several epochs of mini-batch steps over one rollout; returns mean losses and diagnostics.
 
     The reference log-probs are computed once, in the first epoch (every row appears once there).
+    A mini-batch whose loss or gradient is not finite takes no optimiser step (counted in
+    ``skipped_steps``; the means are over the steps taken, None when none was).
     ``first_ratio_error`` is max |log pi - log pi_old| on the first mini-batch of the first epoch:
     rollout and update agree when it is ~0.
     """
@@ -82,7 +84,7 @@ def ppo_update(
     use_kl = settings.kl_coef > 0 and not value_only
     reference_logprobs = torch.zeros_like(old_logprobs)
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "first_ratio_error": 0.0}
-    count = 0
+    count = skipped = 0
     for epoch in range(settings.ppo_epochs):
         for step, rows in enumerate(minibatches(len(records), settings.minibatch_size, rng)):
             prompts = policy.prompts([records[i].frames for i in rows], [records[i].text for i in rows])
@@ -111,14 +113,25 @@ def ppo_update(
             else:
                 loss = loss_policy + settings.kl_coef * loss_kl + settings.value_coef * loss_value
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy_parameters, settings.max_grad_norm)
-            optimizer.step()
             if epoch == 0 and step == 0:
                 sums["first_ratio_error"] = float(((logprobs.detach() - old).abs() * mask).max())
+            if not torch.isfinite(loss):
+                skipped += 1
+                continue
+            loss.backward()
+            gradient_norm = torch.nn.utils.clip_grad_norm_(policy_parameters, settings.max_grad_norm)
+            value_gradients = [p.grad for p in policy.value_head.parameters() if p.grad is not None]
+            if not (torch.isfinite(gradient_norm) and torch.isfinite(torch.nn.utils.get_total_norm(value_gradients))):
+                optimizer.zero_grad(set_to_none=True)
+                skipped += 1
+                continue
+            optimizer.step()
             sums["policy_loss"] += loss_policy.item()
             sums["value_loss"] += loss_value.item()
             sums["kl"] += loss_kl.item()
             sums["clip_fraction"] += float(clip_fraction(logprobs.detach(), old, mask, settings.clip_eps))
             count += 1
-    return {key: (value if key == "first_ratio_error" else value / count) for key, value in sums.items()}
+    means = {key: (value if key == "first_ratio_error" or not count else value / count) for key, value in sums.items()}
+    if not count:
+        means.update(policy_loss=None, value_loss=None, kl=None, clip_fraction=None)
+    return {**means, "skipped_steps": skipped}

@@ -1,0 +1,131 @@
+"""Non-finite numbers never reach the weights: rewards, losses, gradients, checkpoints, JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_policy import lora_policy, numberline_envs
+from tests.test_rollout import CounterInterface, answer
+from vldac import cli
+from vldac.config import AlgorithmSettings
+from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout
+from vldac.train.checkpoints import NonFiniteWeights, save_checkpoint
+from vldac.train.trainer import MetricsLog
+from vldac.train.update import UpdateBatch, ppo_update
+
+
+def counter_envs(finish_reward: float, reward_clip: float | None = None) -> LockstepEnvs:
+    seeds = iter(range(40, 100))
+    return LockstepEnvs("vldac-test/Counter-v0", 2, CounterInterface(), 1, -1.0, lambda: next(seeds),
+                        {"finish_reward": finish_reward}, reward_clip=reward_clip)
+
+
+@pytest.mark.parametrize("reward", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_reward_stops_the_run_naming_the_world_and_the_episode_seed(reward):
+    envs = counter_envs(reward)
+    with pytest.raises(WorldCrashed, match=r"vldac-test/Counter-v0 returned the non-finite reward .* seed 41; .*env.reward_clip"):
+        envs.step([answer("wait"), answer("finish")], EpisodeStats())
+
+
+@pytest.mark.parametrize(("reward", "clipped"), [(math.nan, 0.0), (math.inf, 2.0), (-math.inf, -2.0), (5.0, 2.0)])
+def test_with_reward_clip_rewards_are_clipped_and_the_non_finite_ones_counted(reward, clipped):
+    envs = counter_envs(reward, reward_clip=2.0)
+    results = envs.step([answer("finish"), answer("wait")], EpisodeStats())
+    assert results[0]["reward"] == clipped and results[1]["reward"] == 0.0
+    assert envs.nonfinite_rewards == (0 if math.isfinite(reward) else 1)
+
+
+def rollout_batch(policy, advantages_of):
+    buffer, _, _ = collect_rollout(numberline_envs(4), policy, RolloutSettings(1.0, 6), num_steps=2)
+    records = buffer.flat_records()
+    return UpdateBatch(records, advantages_of(len(records)), torch.zeros(len(records)))
+
+
+def test_a_non_finite_loss_skips_the_optimiser_step_and_leaves_the_weights(tiny_qwen2vl_dir):
+    policy = lora_policy(tiny_qwen2vl_dir)
+    parameters = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": parameters}, {"params": list(policy.value_head.parameters())}], lr=1e-2)
+    before = [p.detach().clone() for p in policy.scorer.parameters()]
+    batch = rollout_batch(policy, lambda n: torch.full((n,), math.nan))
+    result = ppo_update(policy, optimizer, parameters, batch, AlgorithmSettings(minibatch_size=4, ppo_epochs=2), 1.0,
+                        value_only=False, rng=np.random.default_rng(0))
+    assert result["skipped_steps"] == 4  # 8 records, 2 mini-batches, 2 epochs
+    assert result["policy_loss"] is None
+    assert all(torch.equal(b, p) for b, p in zip(before, policy.scorer.parameters()))
+    healthy = ppo_update(policy, optimizer, parameters, rollout_batch(policy, torch.randn),
+                         AlgorithmSettings(minibatch_size=4, ppo_epochs=1), 1.0, value_only=False, rng=np.random.default_rng(0))
+    assert healthy["skipped_steps"] == 0 and math.isfinite(healthy["policy_loss"])
+
+
+def test_a_non_finite_gradient_skips_the_step(tiny_qwen2vl_dir):
+    policy = lora_policy(tiny_qwen2vl_dir)
+    parameters = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": parameters}, {"params": list(policy.value_head.parameters())}], lr=1e-2)
+    batch = rollout_batch(policy, torch.randn)
+    parameters[0].register_hook(lambda gradient: torch.full_like(gradient, math.nan))  # a finite loss, a NaN gradient
+    before = [p.detach().clone() for p in policy.scorer.parameters()]
+    result = ppo_update(policy, optimizer, parameters, batch, AlgorithmSettings(minibatch_size=8, ppo_epochs=1), 1.0,
+                        value_only=False, rng=np.random.default_rng(0))
+    assert result["skipped_steps"] == 1
+    assert all(torch.equal(b, p) for b, p in zip(before, policy.scorer.parameters()))
+
+
+def test_no_checkpoint_is_written_from_non_finite_weights(tiny_qwen2vl_dir, tmp_path):
+    policy = lora_policy(tiny_qwen2vl_dir)
+    optimizer = torch.optim.AdamW(policy.scorer.parameters())
+    save_checkpoint(policy, optimizer, {}, tmp_path, "update_00001", {})
+    with torch.no_grad():
+        next(p for p in policy.model.parameters() if p.requires_grad)[0, 0] = math.nan
+    with pytest.raises(NonFiniteWeights, match="not finite; the run stopped here"):
+        save_checkpoint(policy, optimizer, {}, tmp_path, "update_00002", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "update_00001"]
+    assert (tmp_path / "last").resolve().name == "update_00001"
+
+
+def test_eval_refuses_a_checkpoint_with_non_finite_weights(tiny_qwen2vl_dir, tmp_path, capsys):
+    policy = lora_policy(tiny_qwen2vl_dir)
+    save_checkpoint(policy, torch.optim.AdamW(policy.scorer.parameters()), {}, tmp_path, "update_00001", {})
+    from safetensors.torch import load_file, save_file
+
+    adapter = tmp_path / "update_00001" / "adapter_model.safetensors"
+    weights = load_file(adapter)
+    first = next(iter(weights))
+    weights[first] = torch.full_like(weights[first], math.nan)
+    save_file(weights, adapter)
+    assert cli.main(["eval", str(tmp_path / "last"), "--env", "vldac/NumberLine-v0", "--episodes", "2"]) == 2
+    assert "non-finite weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--episodes", "0"], "--episodes 0 must be at least 1."),
+    (["--episodes", "-3"], "--episodes -3 must be at least 1."),
+    (["--num-envs", "0"], "--num-envs 0 must be at least 1."),
+    (["--env-kwargs", "[1, 2]"], "is not a JSON object"),
+    (["--env-kwargs", "{frame"], "is not a JSON object"),
+])
+def test_eval_counts_and_env_kwargs_are_checked_in_one_sentence(flags, message, capsys):
+    assert cli.main(["eval", "expert", "--env", "vldac/NumberLine-v0", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_metrics_rows_write_null_for_non_finite_numbers(tmp_path):
+    log = MetricsLog(tmp_path, resume_after=None)
+    log.write({"update": 1, "env_steps": 8, "kl": math.nan, "value_loss": math.inf, "explained_variance": None})
+    log.close()
+    row = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert row == {"update": 1, "env_steps": 8, "kl": None, "value_loss": None, "explained_variance": None}
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_reward_clip_that_is_not_positive_is_one_sentence_and_leaves_no_run(value, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", f"env.reward_clip={value}"]) == 2
+    err = capsys.readouterr().err
+    assert "env.reward_clip" in err and "must be a positive number" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "runs").exists()
