@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from tests.conftest import FRAME_SIZE
@@ -106,3 +107,24 @@ def test_sweep_runs_cells_once_and_writes_the_table(tiny_qwen2vl_dir, tmp_path):
     second = vldac("sweep", str(spec), cwd=tmp_path)
     assert "2 cells, 2 already finished" in second.stderr
     assert [path.stat().st_mtime_ns for path in results] == stamps
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ({"algorithm": "ppo"}, "algorithm.name 'ppo' is unknown"),
+    ({"algorithm": "vldac", "grid": {"optim.learnrate": [1e-3]}}, "Unknown config key 'optim.learnrate'"),
+    ({"algorithm": "vldac", "grid": {"optim.lr": ["fast"]}}, "optim.lr"),
+    ({"algorithm": "vldac", "grid": {"optim.lr": 1e-3}}, "must be a list of values"),
+    ({"algorithm": "grpo", "fixed": {"algorithm.group_size": 3}}, "multiple of algorithm.group_size"),
+])
+def test_every_sweep_cell_is_checked_before_the_first_starts(cell, message, tmp_path, capsys):
+    from vldac import cli
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({
+        "name": "bad", "output_dir": str(tmp_path / "sweeps"), "seeds": [0],
+        "cells": [{"algorithm": "vldac"}, cell],  # the good cell first: it must not run either
+    }))
+    assert cli.main(["sweep", str(spec)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "sweeps").exists()

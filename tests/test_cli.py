@@ -113,3 +113,16 @@ def test_env_kwargs_the_world_does_not_take_are_one_sentence_and_leave_no_run(tm
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "does not accept the env kwargs" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_recipes_lists_every_packaged_recipe_with_its_command(capsys):
+    from importlib import resources
+
+    from vldac import cli
+
+    assert cli.main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    packaged = sorted(f.name.removesuffix(".yaml") for f in resources.files("vldac.configs").iterdir() if f.name.endswith(".yaml"))
+    assert len(lines) == len(packaged)
+    assert any(line.startswith("vldac train numberline_tiny") and "The default job" in line for line in lines)
+    assert any(line.startswith("vldac sft sft_numberline_tiny") for line in lines)

@@ -97,6 +97,7 @@ def test_eval_refuses_a_checkpoint_with_non_finite_weights(tiny_qwen2vl_dir, tmp
     first = next(iter(weights))
     weights[first] = torch.full_like(weights[first], math.nan)
     save_file(weights, adapter)
+    (tmp_path / "update_00001" / "manifest.json").unlink()  # as written before manifests, so no checksum catches it
     assert cli.main(["eval", str(tmp_path / "last"), "--env", "vldac/NumberLine-v0", "--episodes", "2"]) == 2
     assert "non-finite weights" in capsys.readouterr().err
 
@@ -128,4 +129,23 @@ def test_a_reward_clip_that_is_not_positive_is_one_sentence_and_leaves_no_run(va
     assert cli.main(["train", f"env.reward_clip={value}"]) == 2
     err = capsys.readouterr().err
     assert "env.reward_clip" in err and "must be a positive number" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.dtype=float8", "model.dtype 'float8' is not supported"),
+    ("model.finetune=partial", "model.finetune 'partial' is not supported"),
+    ("model.lora.target_modules=[nope]", "None of lora.target_modules ['nope'] were found"),
+    ("env.history=0", "env.history=0 does not work: it must be at least 1"),
+    ("env.num_envs=0", "env.num_envs=0 does not work"),
+    ("generation.temperature=0", "generation.temperature=0.0 does not work: it must be positive"),
+    ("train.checkpoint_every=0", "train.checkpoint_every=0 does not work"),
+    ("algorithm.name=loop algorithm.group_size=0", "algorithm.group_size=0 does not work"),
+])
+def test_bad_settings_are_one_sentence_before_any_run_folder(override, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", *override.split()]) == 2
+    err = capsys.readouterr().err
+    last_line = err.strip().splitlines()[-1]  # after transformers' weight-loading bar, where a model was read
+    assert message in last_line and last_line.startswith("vldac train: ") and "Traceback" not in err, err
     assert not (tmp_path / "runs").exists()

@@ -172,3 +172,10 @@ def test_megabyte_of_braces_is_rejected_quickly():
 def test_valid_object_followed_by_code_is_only_parsed():
     expected = ParsedAnswer(action=1, thoughts=None, error=None)
     assert parse_answer('{"action": "+"} ; import os', SIGNS) == expected
+
+
+def test_a_valid_answer_followed_by_many_empty_objects_is_kept():
+    answer = '{"thoughts": "target is larger", "action": "+"}'
+    for trailing in (1, 50, 2000):
+        assert parse_answer(answer + "{}" * trailing, ["-", "+"]).action == 1
+    assert parse_answer(answer + "{}" * 20 + '{"action": "-"}', ["-", "+"]).action == 0  # still the last answer

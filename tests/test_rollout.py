@@ -11,6 +11,7 @@ from vldac.agents import LanguageInterface
 from vldac.algorithms import gae
 from vldac.models.engine import Samples
 from vldac.config import AlgorithmSettings
+from vldac.rollout.buffer import RolloutBuffer, StepRecord
 from vldac.rollout.collector import (
     EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_group_episodes, collect_rollout,
 )
@@ -25,10 +26,12 @@ class CounterEnv(gym.Env):
     action_space = gym.spaces.Discrete(2)
     action_names = ["wait", "finish"]
 
-    def __init__(self, max_steps: int = 3, crash_on_step: bool = False, finish_reward: float = 1.0):
+    def __init__(self, max_steps: int = 3, crash_on_step: bool = False, finish_reward: float = 1.0,
+                 crash_on_seeds: tuple[int, ...] = ()):
         self.max_steps = max_steps
         self.crash_on_step = crash_on_step
         self.finish_reward = finish_reward
+        self.crash_on_seeds = crash_on_seeds
 
     def _frame(self):
         frame = np.zeros((4, 4, 3), np.uint8)
@@ -36,6 +39,8 @@ class CounterEnv(gym.Env):
         return frame
 
     def reset(self, *, seed=None, options=None):
+        if seed in self.crash_on_seeds:
+            raise RuntimeError(f"no level for seed {seed}")
         super().reset(seed=seed)
         self.steps = 0
         return self._frame(), {"success": False}
@@ -159,10 +164,46 @@ def test_finite_seed_list_plays_each_seed_once():
     assert sorted(stats.seeds) == [5, 6, 7]
 
 
-def test_crashed_world_is_one_clear_error():
+def test_a_crashed_world_is_rebuilt_its_episode_truncated_and_repeated_crashes_stop_the_run():
     envs = make_envs(num_envs=1, crash_on_step=True)
-    with pytest.raises(WorldCrashed, match="crashed on step"):
-        envs.step([answer("wait")], EpisodeStats())
+    first_world = envs.envs[0]
+    stats = EpisodeStats()
+    for restarts in (1, 2):
+        (result,) = envs.step([answer("wait")], stats)
+        assert result["truncated"] and not result["terminated"] and result["final_frames"] is None
+        assert envs.world_restarts == restarts and envs.envs[0] is not first_world
+    assert envs.seeds == [2] and stats.returns == []  # a new episode on the next seed; the crashed ones not counted
+    with pytest.raises(WorldCrashed, match=r"crashed 3 times in a row, last on step \(episode seed 2, action 0\)"):
+        envs.step([answer("wait")], stats)
+
+
+def test_a_world_that_crashes_on_reset_is_rebuilt_and_tries_the_next_seed():
+    envs = make_envs(num_envs=2, crash_on_seeds=[1, 2])
+    assert envs.seeds == [0, 3] and envs.world_restarts == 2
+    with pytest.raises(WorldCrashed, match=r"crashed 3 times in a row, last on reset\(seed=2\)"):
+        make_envs(num_envs=1, crash_on_seeds=[0, 1, 2, 3, 4, 5, 6])
+
+
+def test_all_invalid_answers_name_the_token_limit_or_the_format():
+    from vldac.train.trainer import all_invalid_cause
+
+    def records(cut_off: list[bool]):
+        return [StepRecord([], "", torch.tensor([1]), torch.tensor([0.0]), 0.0, -1.0, False, False, True, cut_off=c)
+                for c in cut_off]
+
+    assert "raise generation.max_new_tokens" in all_invalid_cause(records([True, True, False]), 8)
+    assert "max_new_tokens=8" in all_invalid_cause(records([True, True, False]), 8)
+    assert "answer format" in all_invalid_cause(records([False, False, True]), 8)
+
+
+def test_a_crash_truncates_without_a_bootstrap_value():
+    buffer = RolloutBuffer(1, 1)
+    record = StepRecord([np.zeros((4, 4, 3), np.uint8)], "count", torch.tensor([1]), torch.tensor([0.0]), 5.0, 0.0,
+                        terminated=False, truncated=True, invalid=False)
+    buffer.add(0, 0, record)
+    buffer.last_observations = [([np.zeros((4, 4, 3), np.uint8)], "count")]
+    assert buffer.bootstrap_requests() == []
+    assert buffer.step_tensors()["next_values"].tolist() == [[0.0]]
 
 
 def test_group_episodes_share_a_seed_and_wait_for_the_last_member():

@@ -1,4 +1,4 @@
-"""The ``vldac`` command: train, eval, sft, envs. Entry points only; the work lives elsewhere."""
+"""The ``vldac`` command: train, eval, sft, sweep, envs, recipes. Entry points only; the work lives elsewhere."""
 
 from __future__ import annotations
 
@@ -93,6 +93,14 @@ def _eval(args: argparse.Namespace) -> None:
     print(json.dumps({**result, "dtype": dtype}, separators=(",", ":")))
 
 
+def _recipes(args: argparse.Namespace) -> None:
+    from vldac.config import packaged_recipes
+
+    for name, description in packaged_recipes():
+        command = "vldac sft" if name.startswith("sft_") else "vldac train"
+        print(f"{f'{command} {name}':40s} {description}")
+
+
 def _envs(args: argparse.Namespace) -> None:
     from vldac.envs import list_worlds
 
@@ -142,6 +150,9 @@ def parser() -> argparse.ArgumentParser:
 
     envs = commands.add_parser("envs", help="list the worlds")
     envs.set_defaults(run=_envs)
+
+    recipes = commands.add_parser("recipes", help="list the packaged recipes (vldac train NAME / vldac sft NAME)")
+    recipes.set_defaults(run=_recipes)
     return root
 
 

@@ -138,11 +138,13 @@ class OptimSettings:
 
 @dataclass
 class TrainSettings:
-    """Budget and bookkeeping of a run."""
+    """Budget and bookkeeping of a run: a checkpoint every ``checkpoint_every`` updates (and at
+    the end), of which the newest ``keep_checkpoints`` are kept."""
 
     total_env_steps: int = 50_000
     rollout_steps: int = 8
     checkpoint_every: int = 10
+    keep_checkpoints: int = 3
     eval_every: int = 0
     eval_episodes: int = 64
     threads: int = 0
@@ -302,6 +304,23 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def packaged_recipes() -> list[tuple[str, str]]:
+    """(name, first sentence of its leading comment) of every packaged recipe, by name."""
+    recipes = []
+    for file in sorted(resources.files("vldac.configs").iterdir(), key=lambda f: f.name):
+        if not file.name.endswith(".yaml"):
+            continue
+        comment = []
+        for line in file.read_text().splitlines():
+            if not line.startswith("#"):
+                break
+            comment.append(line.lstrip("# ").strip())
+        text = " ".join(comment)
+        end = text.find(". ")
+        recipes.append((file.name.removesuffix(".yaml"), text[: end + 1] if end >= 0 else text))
+    return recipes
 
 
 def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:

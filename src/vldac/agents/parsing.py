@@ -7,6 +7,7 @@ string-aware scanner, rewrites each JSON-like candidate into strict JSON and dec
 it with ``json``. Model text is never evaluated as code.
 """
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -106,8 +107,14 @@ def _numbered_action_index(name: str, action_names: list[str]) -> int | None:
 
 
 def _last_object_with_action(text: str) -> dict | None:
-    """Decode candidates from the latest-starting one backwards; return the first with "action"."""
-    spans = sorted(_brace_spans(text), reverse=True)[:MAX_CANDIDATES]
+    """Decode candidates from the latest-starting one backwards; return the first with "action".
+    Only spans holding the word action count as candidates, so trailing objects without it
+    (``{}{}{}...``) cannot crowd out the answer."""
+    mentions = [match.start() for match in re.finditer("action", text)]
+    spans = [
+        (start, end) for start, end in sorted(_brace_spans(text), reverse=True)
+        if bisect.bisect_left(mentions, start) < bisect.bisect_right(mentions, end - len("action"))
+    ][:MAX_CANDIDATES]
     for start, end in spans:
         try:
             value = json.loads(_to_strict_json(text[start:end]), strict=False)

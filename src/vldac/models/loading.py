@@ -19,6 +19,7 @@ from transformers import AutoModelForImageTextToText
 
 from vldac.config import ModelSettings
 from vldac.models.families import model_type
+from vldac.models.manifest import manifest_problem
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.value_head import ValueHead
@@ -193,6 +194,9 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
     model is read from adapter_config.json), with its value head when one was saved. The dtype
     defaults to the one it was trained in (float32 when unknown), and so does the prompt layout."""
     folder = resolve_model_path(path)
+    problem = manifest_problem(folder)
+    if problem is not None:
+        raise ModelLoadError(f"The checkpoint at {folder} is damaged: {problem}; evaluate another checkpoint of the run.")
     trained = read_run_settings(path)
     dtype = dtype or trained.get("dtype", "float32")
     if (folder / "adapter_config.json").is_file():

@@ -18,7 +18,9 @@ class StepRecord:
     and what followed.
 
     token_ids / logprobs [L_t]: the answer's tokens up to and including the end-of-turn token.
-    final_frames: a truncated episode's final observation (for its bootstrap value), else None.
+    final_frames: a truncated episode's final observation (for its bootstrap value), else None
+    (a truncation without one, as when the world crashed, is not bootstrapped).
+    cut_off: the answer reached the token limit without an end token.
     action_start: index of the first token of the answer's "action" field (None: no such field).
     advantage: set directly by the group algorithms (LOOP, GRPO), which need no critic.
     """
@@ -36,6 +38,7 @@ class StepRecord:
     final_text: str | None = None
     action_start: int | None = None
     advantage: float | None = None
+    cut_off: bool = False
 
 
 class RolloutBuffer:
@@ -59,7 +62,8 @@ class RolloutBuffer:
         for t, row in enumerate(self.records):
             for i, record in enumerate(row):
                 if record.truncated:
-                    requests.append(((t, i), (record.final_frames, record.final_text)))
+                    if record.final_frames is not None:
+                        requests.append(((t, i), (record.final_frames, record.final_text)))
                 elif t == self.num_steps - 1 and not record.terminated:
                     requests.append(((t, i), self.last_observations[i]))
         return requests

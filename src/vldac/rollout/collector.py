@@ -26,7 +26,11 @@ from vldac.rollout.buffer import RolloutBuffer, StepRecord
 
 
 class WorldCrashed(RuntimeError):
-    """An environment raised while stepping or resetting."""
+    """An environment kept raising while stepping or resetting (or returned a non-finite reward)."""
+
+
+MAX_CONSECUTIVE_FAILURES = 3
+"""A world that raises this many times in a row (rebuilt after each) stops the run."""
 
 
 def episode_step_limit(env: gym.Env) -> int:
@@ -57,7 +61,10 @@ class LockstepEnvs:
     """N copies of one world with agent-side frame histories, episode counters and seeds.
 
     ``step(answers)`` takes one answer text per environment; an answer that does not parse
-    costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted. When
+    costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted. A world
+    that raises is closed and rebuilt (counted in ``world_restarts``): a crashed step ends its
+    episode as truncated, without a bootstrap value, and a crashed reset retries on the next seed;
+    ``MAX_CONSECUTIVE_FAILURES`` failures of one world in a row stop the run. When
     ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops; so
     does an env whose episode ended when ``autoreset`` is off (the group algorithms).
     """
@@ -75,9 +82,12 @@ class LockstepEnvs:
         reward_clip: float | None = None,
     ):
         self.env_id = env_id
+        self.env_kwargs = env_kwargs or {}
         self.reward_clip = reward_clip
         self.nonfinite_rewards = 0
-        self.envs = [make_world(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
+        self.world_restarts = 0
+        self.consecutive_failures = [0] * num_envs
+        self.envs = [make_world(env_id, **self.env_kwargs) for _ in range(num_envs)]
         self.interface = interface
         self.history = FrameHistory(history)
         self.invalid_penalty = invalid_penalty
@@ -105,10 +115,9 @@ class LockstepEnvs:
         try:
             frame, info = self.envs[index].reset(seed=seed)
         except Exception as error:
-            raise WorldCrashed(
-                f"World {self.env_id} crashed on reset(seed={seed}): {error!r}; "
-                "check the env kwargs in the config or report the seed."
-            ) from error
+            self._restart(index, f"reset(seed={seed})", error, "check the env kwargs in the config or report the seed")
+            self._reset(index)
+            return
         self.seeds[index] = seed
         self.episode_returns[index] = 0.0
         self.episode_lengths[index] = 0
@@ -145,10 +154,16 @@ class LockstepEnvs:
                 try:
                     frame, reward, terminated, truncated, info = env.step(parsed.action)
                 except Exception as error:
-                    raise WorldCrashed(
-                        f"World {self.env_id} crashed on step (episode seed {self.seeds[index]}, "
-                        f"action {parsed.action}): {error!r}; report the seed."
-                    ) from error
+                    where = f"step (episode seed {self.seeds[index]}, action {parsed.action})"
+                    self._restart(index, where, error, "report the seed")
+                    results.append(dict(reward=0.0, terminated=False, truncated=True, invalid=False,
+                                        final_frames=None, final_text=None))
+                    if self.autoreset:
+                        self._reset(index)
+                    else:
+                        self.active[index] = False
+                    continue
+                self.consecutive_failures[index] = 0
                 reward = self._checked_reward(float(reward), index)
                 success = bool(info["success"])
                 self.history.push(index, frame)
@@ -172,6 +187,21 @@ class LockstepEnvs:
                 else:
                     self.active[index] = False
         return results
+
+    def _restart(self, index: int, where: str, error: Exception, advice: str) -> None:
+        """Close and rebuild world ``index`` after it raised; stop the run when it keeps failing."""
+        self.consecutive_failures[index] += 1
+        if self.consecutive_failures[index] >= MAX_CONSECUTIVE_FAILURES:
+            raise WorldCrashed(
+                f"World {self.env_id} crashed {self.consecutive_failures[index]} times in a row, last on {where}: "
+                f"{error!r}; {advice}."
+            ) from error
+        self.world_restarts += 1
+        try:
+            self.envs[index].close()
+        except Exception:  # a crashed world may not close cleanly; it is replaced either way
+            pass
+        self.envs[index] = make_world(self.env_id, **self.env_kwargs)
 
     def _checked_reward(self, reward: float, index: int) -> float:
         """The world's reward, clipped to [-reward_clip, reward_clip] (NaN as 0) when that is set;
@@ -250,6 +280,7 @@ def step_envs(
             final_frames=result["final_frames"],
             final_text=result["final_text"],
             action_start=None if offset is None else policy.token_index_at(token_ids, offset),
+            cut_off=bool(samples.cut_off[row]),
         )
     return records
 

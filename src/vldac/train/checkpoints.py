@@ -2,7 +2,8 @@
 
 A checkpoint folder holds the adapter (or full model) and processor via save_pretrained,
 ``value_head.safetensors``, ``optimizer.pt`` (optimiser state, read back with
-``torch.load(weights_only=True)``) and ``trainer_state.json`` (counters and random states).
+``torch.load(weights_only=True)``), ``trainer_state.json`` (counters and random states) and
+``manifest.json`` (every file's size and SHA-256, checked when the checkpoint is read back).
 It is written under a temporary name and renamed into place; ``checkpoints/last`` is a
 symlink swapped atomically, so a run killed at any moment leaves a complete last checkpoint.
 """
@@ -13,6 +14,7 @@ import base64
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 
 from vldac.models.loading import VALUE_HEAD_FILE, load_base_model, save_policy, save_run_settings
+from vldac.models.manifest import manifest_problem, write_manifest
 from vldac.models.policy import VLMPolicy
 
 TRAINER_STATE = "trainer_state.json"
@@ -47,8 +50,11 @@ def save_checkpoint(
     checkpoints: Path,
     name: str,
     run_settings: dict[str, Any],
+    keep: int | None = None,
 ) -> Path:
-    """Write checkpoint ``checkpoints/name`` atomically and point ``checkpoints/last`` at it.
+    """Write checkpoint ``checkpoints/name`` atomically, with a manifest of its files' sizes and
+    checksums, and point ``checkpoints/last`` at it; with ``keep``, only the newest ``keep``
+    checkpoints stay.
 
     ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``.
     Refuses (``NonFiniteWeights``, nothing written) when a trained weight is not finite."""
@@ -67,6 +73,7 @@ def save_checkpoint(
     save_run_settings(staging, run_settings)
     torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
     (staging / TRAINER_STATE).write_text(json.dumps({**state, "torch_rng": torch_rng_state()}))
+    write_manifest(staging)
     for file in staging.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
@@ -77,7 +84,34 @@ def save_checkpoint(
         link.unlink()
     link.symlink_to(name)
     os.replace(link, checkpoints / "last")
+    if keep is not None:
+        for old in saved_checkpoints(checkpoints)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def saved_checkpoints(checkpoints: Path) -> list[Path]:
+    """The checkpoint folders of a run, oldest first (``update_00001``, ...)."""
+    return sorted(path for path in checkpoints.glob("update_*") if path.is_dir())
+
+
+def newest_intact_checkpoint(checkpoints: Path) -> Path:
+    """The checkpoint a resumed run continues from: ``last`` when it is intact, else the newest
+    intact one (what was damaged is printed); one sentence when none is."""
+    last = checkpoints / "last"
+    candidates = [last.resolve()] if last.is_symlink() else []
+    candidates += [path for path in reversed(saved_checkpoints(checkpoints)) if path not in candidates]
+    damaged = []
+    for candidate in candidates:
+        problem = manifest_problem(candidate)
+        if problem is None:
+            if damaged:
+                print(f"Resuming from {candidate.name}: {'; '.join(damaged)}.", file=sys.stderr)
+            return candidate
+        damaged.append(problem)
+    if not damaged:
+        raise FileNotFoundError(f"{checkpoints} holds no checkpoint yet; start the run again instead of resuming it.")
+    raise FileNotFoundError(f"No intact checkpoint in {checkpoints} ({'; '.join(damaged)}); start the run again.")
 
 
 def load_checkpoint(
@@ -87,6 +121,10 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore weights, optimiser and torch's random state; returns the trainer state (the
     learning-rate schedule follows from its environment-step count)."""
+    folder = folder.resolve()
+    problem = manifest_problem(folder)
+    if problem is not None:
+        raise FileNotFoundError(f"Checkpoint {folder} is damaged: {problem}.")
     if isinstance(policy.model, PeftModel):
         result = set_peft_model_state_dict(policy.model, load_file(folder / "adapter_model.safetensors"))
         mismatched = result.unexpected_keys + [key for key in result.missing_keys if "lora_" in key]

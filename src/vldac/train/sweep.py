@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vldac.config import SweepConfig
+from vldac.config import ConfigError, SweepConfig, TrainConfig, load_config, read_recipe
+from vldac.models.loading import ModelLoadError
+from vldac.train.trainer import check_config
 
 SUCCESS_THRESHOLD = 0.9
 
@@ -63,11 +65,37 @@ def expand_cells(config: SweepConfig) -> list[Cell]:
         if entry:
             raise ValueError(f"Sweep cell keys {sorted(entry)} are unknown; use algorithm, fixed and grid.")
         keys = sorted(grid)
+        for key in keys:
+            if not isinstance(grid[key], list):
+                raise ValueError(f"Sweep grid entry {key} must be a list of values, not {grid[key]!r}.")
         for values in itertools.product(*(grid[key] for key in keys)):
             overrides = tuple(sorted(fixed.items())) + tuple(zip(keys, values))
             for seed in config.seeds:
                 cells.append(Cell(algorithm, overrides, seed))
     return cells
+
+
+def cell_overrides(config: SweepConfig, cell: Cell, sweep_dir: Path) -> list[str]:
+    """The ``vldac train`` overrides of one cell."""
+    return [
+        *config.overrides, f"algorithm.name={cell.algorithm}", *(f"{key}={json.dumps(value)}" for key, value in cell.overrides),
+        f"seed={cell.seed}", f"train.total_env_steps={config.budget_env_steps}", f"train.threads={config.threads_per_cell}",
+        f"name={cell.name}", f"output_dir={sweep_dir / 'cells'}",
+    ]
+
+
+def check_cells(config: SweepConfig, cells: list[Cell]) -> None:
+    """Every cell's training config, resolved and checked as ``vldac train`` would, before any cell
+    starts: a bad algorithm name, grid key or value is one sentence naming the cell."""
+    checked = set()
+    for cell in cells:
+        if (cell.algorithm, cell.overrides) in checked:
+            continue
+        checked.add((cell.algorithm, cell.overrides))
+        try:
+            check_config(load_config(TrainConfig, read_recipe(config.recipe, config.recipe), cell_overrides(config, cell, Path("."))))
+        except (ConfigError, ModelLoadError, ValueError) as error:
+            raise ConfigError(f"Sweep cell {cell.name}: {error}") from None
 
 
 def _vldac(arguments: list[str], threads: int, device: str | None, log: Path) -> str:
@@ -98,13 +126,7 @@ def run_cell(config: SweepConfig, cell: Cell, sweep_dir: Path, device: str | Non
         _vldac(["train", "--resume", str(run_dir)], config.threads_per_cell, device, log)
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
-        overrides = [f"{key}={json.dumps(value)}" for key, value in cell.overrides]
-        _vldac(
-            ["train", config.recipe, *config.overrides, f"algorithm.name={cell.algorithm}", *overrides,
-             f"seed={cell.seed}", f"train.total_env_steps={config.budget_env_steps}", f"train.threads={config.threads_per_cell}",
-             f"name={cell.name}", f"output_dir={sweep_dir / 'cells'}"],
-            config.threads_per_cell, device, log,
-        )
+        _vldac(["train", config.recipe, *cell_overrides(config, cell, sweep_dir)], config.threads_per_cell, device, log)
     summary = json.loads((run_dir / "summary.json").read_text())
     evaluation = json.loads(
         _vldac(["eval", summary["final_checkpoint"], "--env", config.env_id, "--episodes", str(config.eval_episodes),
@@ -130,9 +152,10 @@ def run_cell(config: SweepConfig, cell: Cell, sweep_dir: Path, device: str | Non
 def run_sweep(config: SweepConfig, progress: bool = True) -> Path:
     """Run every unfinished cell, then write the tables and the plot; returns the sweep folder."""
     sweep_dir = Path(config.output_dir) / config.name
+    cells = expand_cells(config)
+    check_cells(config, cells)
     for folder in ("results", "cells", "logs"):
         (sweep_dir / folder).mkdir(parents=True, exist_ok=True)
-    cells = expand_cells(config)
     pending = [cell for cell in cells if not (sweep_dir / "results" / f"{cell.name}.json").exists()]
     print(f"{len(cells)} cells, {len(cells) - len(pending)} already finished.", file=sys.stderr)
     devices = config.devices or [None]

@@ -24,7 +24,7 @@ from vldac.models.loading import build_policy, check_precision, resolve_device, 
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
-from vldac.train.checkpoints import load_checkpoint, save_checkpoint
+from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
 
 VALIDATION_SEED_START = 2_000_000
@@ -98,13 +98,37 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(
             f"algorithm.name '{algorithm.name}' is unknown; use one of {', '.join(CRITIC_ALGORITHMS + GROUP_ALGORITHMS)}."
         )
+    for key, value, fits, requirement in (
+        ("env.num_envs", config.env.num_envs, config.env.num_envs >= 1, "at least 1"),
+        ("env.history", config.env.history, config.env.history >= 1, "at least 1 (frames per prompt)"),
+        ("env.reward_clip", config.env.reward_clip, config.env.reward_clip is None or config.env.reward_clip > 0,
+         "a positive number, or null to stop on non-finite rewards"),
+        ("generation.temperature", config.generation.temperature, config.generation.temperature > 0,
+         "positive (sampling divides the logits by it)"),
+        ("generation.max_new_tokens", config.generation.max_new_tokens, config.generation.max_new_tokens >= 1, "at least 1"),
+        ("train.total_env_steps", config.train.total_env_steps, config.train.total_env_steps >= 1, "at least 1"),
+        ("train.rollout_steps", config.train.rollout_steps, config.train.rollout_steps >= 1, "at least 1"),
+        ("train.checkpoint_every", config.train.checkpoint_every, config.train.checkpoint_every >= 1,
+         "at least 1 (updates between checkpoints)"),
+        ("train.keep_checkpoints", config.train.keep_checkpoints, config.train.keep_checkpoints >= 1,
+         "at least 1 (the newest checkpoints kept)"),
+        ("train.eval_every", config.train.eval_every, config.train.eval_every >= 0, "0 (off) or more"),
+        ("train.eval_episodes", config.train.eval_episodes, config.train.eval_episodes >= 1, "at least 1"),
+        ("algorithm.ppo_epochs", algorithm.ppo_epochs, algorithm.ppo_epochs >= 1, "at least 1"),
+        ("algorithm.minibatch_size", algorithm.minibatch_size, algorithm.minibatch_size >= 1, "at least 1"),
+        ("algorithm.group_size", algorithm.group_size, algorithm.name not in GROUP_ALGORITHMS or algorithm.group_size >= 2,
+         f"at least 2 for {algorithm.name}"),
+        ("model.lora.r", config.model.lora.r, config.model.lora.r >= 1, "at least 1"),
+        ("model.scoring_chunk_size", config.model.scoring_chunk_size, config.model.scoring_chunk_size >= 1, "at least 1"),
+        ("model.vision_cache_frames", config.model.vision_cache_frames, config.model.vision_cache_frames >= 0, "0 (off) or more"),
+    ):
+        if not fits:
+            raise ConfigError(f"{key}={value} does not work: it must be {requirement}.")
     if algorithm.name in GROUP_ALGORITHMS and config.env.num_envs % algorithm.group_size:
         raise ConfigError(
             f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
             f"({algorithm.group_size}) for {algorithm.name}."
         )
-    if config.env.reward_clip is not None and not config.env.reward_clip > 0:
-        raise ConfigError(f"env.reward_clip ({config.env.reward_clip}) must be a positive number, or null to stop on non-finite rewards.")
     interface_for(config.env.id, config.env.kwargs)
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
@@ -116,11 +140,6 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     check_config(config)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    if resume is None:
-        run_dir = new_run_dir(config)
-        save_config(config, run_dir / "config.yaml")
-    else:
-        run_dir = resume
     torch.manual_seed(config.seed)
     seed_rng = np.random.default_rng(config.seed)
     minibatch_rng = np.random.default_rng(config.seed + 1)
@@ -134,12 +153,17 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     interface = interface_for(config.env.id, config.env.kwargs)
     optimizer, policy_parameters = build_optimizer(policy, config.optim)
     total_steps = config.train.total_env_steps
+    if resume is None:
+        run_dir = new_run_dir(config)
+        save_config(config, run_dir / "config.yaml")
+    else:
+        run_dir = resume
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)
     progress = Progress()
     if resume is not None:
-        state = load_checkpoint(policy, optimizer, checkpoints / "last")
+        state = load_checkpoint(policy, optimizer, newest_intact_checkpoint(checkpoints))
         progress = Progress(**state["progress"])
         seed_rng.bit_generator.state = state["seed_rng"]
         minibatch_rng.bit_generator.state = state["minibatch_rng"]
@@ -172,12 +196,14 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "max_new_tokens": config.generation.max_new_tokens,
             "temperature": config.generation.temperature, "dtype": config.model.dtype,
         }
-        return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", run_settings)
+        return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", run_settings,
+                               keep=config.train.keep_checkpoints)
 
     bar = tqdm(
         total=total_steps, initial=progress.env_steps, unit="step",
         desc=f"train {run_dir.name}", disable=not progress_bar, file=sys.stderr,
     )
+    invalid_streak = 0
     while progress.env_steps < total_steps:
         started = time.perf_counter()
         lr = set_cosine_learning_rates(optimizer, progress.env_steps / total_steps, config.optim)
@@ -226,6 +252,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "mean_length": float(np.mean(episodes.lengths)) if episodes.lengths else None,
             "invalid_rate": sum(r.invalid for r in records) / len(records),
             "nonfinite_rewards": envs.nonfinite_rewards,
+            "world_restarts": envs.world_restarts,
             **losses,
             "value_only": value_only,
             "explained_variance": explained,
@@ -235,6 +262,9 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "seconds": seconds,
             "elapsed": progress.elapsed,
         }
+        invalid_streak = invalid_streak + 1 if row["invalid_rate"] == 1.0 else 0
+        if invalid_streak == ALL_INVALID_WARNING_UPDATES:
+            print(f"Warning: {all_invalid_cause(records, config.generation.max_new_tokens)}", file=sys.stderr)
         finished = progress.env_steps >= total_steps
         every = config.train.eval_every
         if every and (progress.update % every == 0 or finished):
@@ -266,6 +296,21 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return run_dir
+
+
+ALL_INVALID_WARNING_UPDATES = 3
+"""Updates in a row with every answer invalid before the trainer warns."""
+
+
+def all_invalid_cause(records: list[StepRecord], max_new_tokens: int) -> str:
+    """One sentence on why every answer of the last updates was invalid, from the last rollout."""
+    cut_off = sum(r.cut_off for r in records) / len(records)
+    if cut_off >= 0.5:
+        return (f"every answer of the last {ALL_INVALID_WARNING_UPDATES} updates was invalid, and {cut_off:.0%} of them "
+                f"reached generation.max_new_tokens={max_new_tokens} without an end token; raise generation.max_new_tokens.")
+    return (f"every answer of the last {ALL_INVALID_WARNING_UPDATES} updates was invalid although most ended before the "
+            "token limit: the model does not write the world's answer format; start from a warm start that does "
+            "(vldac sft) or check the prompt.")
 
 
 def build_optimizer(policy: VLMPolicy, optim: OptimSettings) -> tuple[torch.optim.AdamW, list[torch.nn.Parameter]]:
@@ -322,6 +367,5 @@ def resume_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no config.yaml; --resume takes a run folder written by vldac train.")
-    if not (run_dir / "checkpoints" / "last").exists():
-        raise FileNotFoundError(f"{run_dir} has no checkpoints/last yet; start the run again instead of resuming it.")
+    newest_intact_checkpoint(run_dir / "checkpoints")
     return load_config(TrainConfig, yaml.safe_load(path.read_text()))

@@ -1,0 +1,94 @@
+"""Checkpoints that prove themselves: damage is named, resumes fall back to the newest intact one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from tests.test_cli import tiny_overrides, vldac
+from tests.test_policy import lora_policy
+from vldac import cli
+from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
+
+
+def saved_run(folder, tmp_path, updates: int = 3, keep: int | None = None):
+    policy = lora_policy(folder)
+    optimizer = torch.optim.AdamW(policy.scorer.parameters())
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    for update in range(1, updates + 1):
+        save_checkpoint(policy, optimizer, {"progress": {"update": update}}, checkpoints, f"update_{update:05d}", {}, keep=keep)
+    return policy, optimizer, checkpoints
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garble(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("damage", "file", "problem"), [
+    (truncate, "adapter_model.safetensors", "bytes where"),
+    (garble, "optimizer.pt", "does not match the checksum"),
+    (garble, "value_head.safetensors", "does not match the checksum"),
+    (lambda path: path.unlink(), "trainer_state.json", "is missing"),
+])
+def test_a_damaged_last_checkpoint_is_named_and_the_newest_intact_one_used(
+    tiny_qwen2vl_dir, tmp_path, capsys, damage, file, problem
+):
+    policy, optimizer, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path)
+    damage(checkpoints / "update_00003" / file)
+    with pytest.raises(FileNotFoundError, match=f"update_00003 is damaged: .*{file}.*{problem}"):
+        load_checkpoint(policy, optimizer, checkpoints / "last")
+    chosen = newest_intact_checkpoint(checkpoints)
+    assert chosen.name == "update_00002"
+    message = capsys.readouterr().err
+    assert "Resuming from update_00002" in message and file in message and problem in message
+    assert load_checkpoint(policy, optimizer, chosen)["progress"] == {"update": 2}
+
+
+def test_last_pointing_at_a_deleted_folder_falls_back_to_older_checkpoints(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path)
+    shutil.rmtree(checkpoints / "update_00003")
+    assert newest_intact_checkpoint(checkpoints).name == "update_00002"
+    assert "update_00003 is missing" in capsys.readouterr().err
+
+
+def test_no_intact_checkpoint_is_one_sentence(tiny_qwen2vl_dir, tmp_path):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=2)
+    for name in ("update_00001", "update_00002"):
+        truncate(checkpoints / name / "adapter_model.safetensors")
+    with pytest.raises(FileNotFoundError, match=r"^No intact checkpoint in .*start the run again\.$"):
+        newest_intact_checkpoint(checkpoints)
+
+
+def test_only_the_newest_checkpoints_are_kept(tiny_qwen2vl_dir, tmp_path):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=5, keep=2)
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last", "update_00004", "update_00005"]
+    assert (checkpoints / "last").resolve().name == "update_00005"
+
+
+def test_eval_of_a_damaged_checkpoint_is_one_sentence(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=1)
+    garble(checkpoints / "update_00001" / "adapter_model.safetensors")
+    assert cli.main(["eval", str(checkpoints / "last"), "--env", "vldac/NumberLine-v0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is damaged" in err and "adapter_model.safetensors does not match the checksum" in err
+
+
+def test_resume_continues_from_the_newest_intact_checkpoint(tiny_qwen2vl_dir, tmp_path):
+    vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 24), "train.eval_every=0", "name=damaged", cwd=tmp_path)
+    run = tmp_path / "runs" / "damaged"
+    assert sorted(p.name for p in (run / "checkpoints").glob("update_*")) == ["update_00001", "update_00002", "update_00003"]
+    truncate(run / "checkpoints" / "update_00003" / "optimizer.pt")
+    result = vldac("train", "--resume", str(run), cwd=tmp_path)
+    assert "Resuming from update_00002" in result.stderr and "optimizer.pt has" in result.stderr
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["update"] for row in rows] == [1, 2, 3]
