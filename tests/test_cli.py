@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import FRAME_SIZE
 
@@ -126,3 +127,36 @@ def test_recipes_lists_every_packaged_recipe_with_its_command(capsys):
     assert len(lines) == len(packaged)
     assert any(line.startswith("vldac train numberline_tiny") and "The default job" in line for line in lines)
     assert any(line.startswith("vldac sft sft_numberline_tiny") for line in lines)
+
+
+TIMING_KEYS = ("seconds", "elapsed")
+
+
+def without_timing(row: dict) -> dict:
+    return {key: value for key, value in row.items()
+            if key not in TIMING_KEYS and not key.endswith(("_seconds", "_per_s", "_mb"))}
+
+
+def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_qwen2vl_dir, tmp_path):
+    """One frame of history, one CPU thread: the same metrics rows (timing aside) and identical
+    final weights, whichever update the kill lands after."""
+    from safetensors.torch import load_file
+
+    overrides = [*tiny_overrides(tiny_qwen2vl_dir, 64), "generation.max_new_tokens=8"]
+    vldac("train", *overrides, "name=whole", cwd=tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "vldac", "train", *overrides, "name=killed"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed = tmp_path / "runs" / "killed"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (killed / "checkpoints" / "update_00003").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    vldac("train", "--resume", str(killed), cwd=tmp_path)
+    rows = {name: [without_timing(json.loads(line)) for line in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
+            for name in ("whole", "killed")}
+    assert len(rows["whole"]) == 8 and rows["killed"] == rows["whole"]
+    for file in ("adapter_model.safetensors", "value_head.safetensors"):
+        whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "last" / file)
+        resumed = load_file(killed / "checkpoints" / "last" / file)
+        assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole), file

@@ -92,3 +92,14 @@ def test_resume_continues_from_the_newest_intact_checkpoint(tiny_qwen2vl_dir, tm
     assert "Resuming from update_00002" in result.stderr and "optimizer.pt has" in result.stderr
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["update"] for row in rows] == [1, 2, 3]
+
+
+def test_an_unparsable_model_config_is_one_sentence_and_leaves_no_run(tiny_qwen2vl_dir, tmp_path, capsys, monkeypatch):
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_qwen2vl_dir, broken)
+    (broken / "config.json").write_text('{"model_type": "qwen2_vl", ')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", f"model.path={broken}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("vldac train: ") and "config.json" in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()

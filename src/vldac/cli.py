@@ -165,11 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     from vldac.models.loading import ModelLoadError
     from vldac.rollout.collector import WorldCrashed
     from vldac.train.checkpoints import NonFiniteWeights
+    from vldac.train.sweep import CellFailed
 
     try:
         args.run(args)
     except (
-        ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, UsageError, FileNotFoundError, ValueError
+        ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed, UsageError,
+        FileNotFoundError, ValueError,
     ) as error:
         print(f"vldac {args.command}: {error}", file=sys.stderr)
         return 2

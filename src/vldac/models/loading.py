@@ -78,7 +78,7 @@ def load_base_model(folder: Path, dtype: torch.dtype, attn_implementation: str =
     """The Hugging Face VLM in ``folder`` with ``dtype`` weights and the chosen attention kernels."""
     try:
         return AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype, attn_implementation=attn_implementation)
-    except (ValueError, ImportError) as error:
+    except (OSError, ValueError, ImportError) as error:
         raise ModelLoadError(
             f"The model at {folder} cannot be loaded with AutoModelForImageTextToText and "
             f"attn_implementation={attn_implementation} ({str(error).splitlines()[0]}); use an image-text-to-text "

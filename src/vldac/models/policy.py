@@ -74,6 +74,13 @@ class VLMPolicy:
         rebuilt from their tokens where their frames' features are cached)."""
         return self.encode(frame_histories, instructions).to(self.device)
 
+    def forget_frames(self) -> None:
+        """Empty the vision-feature cache and the remembered prompts, so that what follows is
+        computed as in a process that starts here (a resumed run continues bit for bit)."""
+        if self.scorer.vision_cache is not None:
+            self.scorer.vision_cache.features.clear()
+        self.encode.rows.clear()
+
     @torch.no_grad()
     def sample(self, prompts: BatchFeature, temperature: float, max_new_tokens: int, greedy: bool = False) -> Samples:
         """One batched generation; values [B] from the value head on the prefill's prompt states."""

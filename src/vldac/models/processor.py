@@ -79,14 +79,21 @@ def load_processor(path: str | Path, model_type: str | None = None) -> Processor
     AutoProcessor must return a processor with an image processor (without one it silently
     returns only the tokenizer, which is refused here).
     """
-    model_type = model_type or AutoConfig.from_pretrained(path).model_type
+    if model_type is None:
+        try:
+            model_type = AutoConfig.from_pretrained(path).model_type
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"The model config {Path(path) / 'config.json'} cannot be read ({str(error).splitlines()[0]}); "
+                "restore the checkpoint's config.json or point model.path at an intact model folder."
+            ) from None
     if model_type in VIDEO_FREE_PROCESSORS:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         image_processor = AutoImageProcessor.from_pretrained(path, backend="pil")
         return VIDEO_FREE_PROCESSORS[model_type](image_processor, tokenizer, chat_template=tokenizer.chat_template)
     processor = AutoProcessor.from_pretrained(path, padding_side="left")
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
-        raise RuntimeError(
+        raise ValueError(
             f"The model at {path} has no image processor (AutoProcessor returned {type(processor).__name__}); "
             "point model.path at a vision-language checkpoint with its preprocessor_config.json."
         )

@@ -97,6 +97,7 @@ class LockstepEnvs:
         self.active = [True] * num_envs
         self.limits = [episode_step_limit(env) for env in self.envs]
         self.seeds = [0] * num_envs
+        self.actions: list[list[int | None]] = [[] for _ in range(num_envs)]
         self.episode_returns = [0.0] * num_envs
         self.episode_lengths = [0] * num_envs
         self.infos: list[dict] = [{} for _ in range(num_envs)]
@@ -119,6 +120,7 @@ class LockstepEnvs:
             self._reset(index)
             return
         self.seeds[index] = seed
+        self.actions[index] = []
         self.episode_returns[index] = 0.0
         self.episode_lengths[index] = 0
         self.history.reset(index, frame)
@@ -148,6 +150,7 @@ class LockstepEnvs:
             parsed = self.interface.parse(text)
             invalid = parsed.action is None
             self.invalid_steps += invalid
+            self.actions[index].append(parsed.action)
             if invalid:
                 reward, terminated, truncated, success = self.invalid_penalty, False, False, False
             else:
@@ -187,6 +190,40 @@ class LockstepEnvs:
                 else:
                     self.active[index] = False
         return results
+
+    def episodes_in_flight(self) -> dict:
+        """What ``restore`` needs to continue every env's episode: its seed, the actions taken so far
+        (None for an invalid answer) and whether it is active; and the counters."""
+        return {
+            "seeds": list(self.seeds), "actions": [list(a) for a in self.actions], "active": list(self.active),
+            "invalid_steps": self.invalid_steps, "nonfinite_rewards": self.nonfinite_rewards,
+            "world_restarts": self.world_restarts,
+        }
+
+    def restore(self, saved: dict) -> None:
+        """Continue the episodes of ``episodes_in_flight()``: each active env is reset on its
+        episode's seed and replays the actions taken (vldac's worlds are deterministic given both),
+        so its frames, history, return and length are those it had."""
+        for index, (seed, actions, active) in enumerate(zip(saved["seeds"], saved["actions"], saved["active"], strict=True)):
+            self.active[index] = active
+            if not active:
+                continue
+            self._reset(index, seed)
+            for action in actions:
+                if action is None:
+                    reward = self.invalid_penalty
+                    self.history.push(index, self.history.frames(index)[-1])
+                else:
+                    frame, reward, _, _, info = self.envs[index].step(action)
+                    reward = self._checked_reward(float(reward), index)
+                    self.history.push(index, frame)
+                    self.infos[index] = info
+                self.episode_returns[index] += float(reward)
+                self.episode_lengths[index] += 1
+            self.actions[index] = list(actions)
+        self.invalid_steps = saved["invalid_steps"]
+        self.nonfinite_rewards = saved["nonfinite_rewards"]
+        self.world_restarts = saved["world_restarts"]
 
     def _restart(self, index: int, where: str, error: Exception, advice: str) -> None:
         """Close and rebuild world ``index`` after it raised; stop the run when it keeps failing."""

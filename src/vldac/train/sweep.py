@@ -34,6 +34,10 @@ from vldac.train.trainer import check_config
 SUCCESS_THRESHOLD = 0.9
 
 
+class CellFailed(RuntimeError):
+    """One cell's ``vldac`` process exited with an error (its log says why)."""
+
+
 @dataclass(frozen=True)
 class Cell:
     """One run of the grid: an algorithm, its overrides, a seed."""
@@ -110,7 +114,7 @@ def _vldac(arguments: list[str], threads: int, device: str | None, log: Path) ->
             [sys.executable, "-m", "vldac", *arguments], env=environment, stdout=subprocess.PIPE, stderr=handle, text=True
         )
     if completed.returncode != 0:
-        raise RuntimeError(f"'vldac {arguments[0]}' failed (exit {completed.returncode}); see {log}.")
+        raise CellFailed(f"'vldac {arguments[0]}' failed (exit {completed.returncode}); see {log}.")
     return completed.stdout
 
 

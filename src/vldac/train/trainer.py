@@ -165,7 +165,6 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     if resume is not None:
         state = load_checkpoint(policy, optimizer, newest_intact_checkpoint(checkpoints))
         progress = Progress(**state["progress"])
-        seed_rng.bit_generator.state = state["seed_rng"]
         minibatch_rng.bit_generator.state = state["minibatch_rng"]
         print(f"Resuming {run_dir} after update {progress.update} ({progress.env_steps} env steps).", file=sys.stderr)
     metrics = MetricsLog(run_dir, resume_after=progress.update if resume is not None else None)
@@ -181,6 +180,10 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         autoreset=not grouped,
         reward_clip=config.env.reward_clip,
     )
+    if resume is not None:
+        seed_rng.bit_generator.state = state["seed_rng"]
+        if "episodes" in state:
+            envs.restore(state["episodes"])
     rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
     initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
 
@@ -189,6 +192,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "progress": progress.__dict__,
             "seed_rng": seed_rng.bit_generator.state,
             "minibatch_rng": minibatch_rng.bit_generator.state,
+            "episodes": envs.episodes_in_flight(),
         }
         run_settings = {
             "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
@@ -206,6 +210,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
     invalid_streak = 0
     while progress.env_steps < total_steps:
         started = time.perf_counter()
+        policy.forget_frames()
         lr = set_cosine_learning_rates(optimizer, progress.env_steps / total_steps, config.optim)
         if grouped:
             trajectories, episodes, timing = collect_group_episodes(envs, policy, rollout_settings, algorithm.group_size)
