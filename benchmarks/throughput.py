@@ -164,6 +164,7 @@ def main() -> None:
     def cycle() -> dict[str, float]:
         stopwatch.seconds.clear()
         started = time.perf_counter()
+        policy.forget_frames()  # as the trainer does before every rollout
         buffer, _, timing = collect_rollout(envs, policy, RolloutSettings(1.0, 32), args.steps)
         collected = time.perf_counter()
         records = buffer.flat_records()
