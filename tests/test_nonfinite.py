@@ -140,6 +140,7 @@ def test_a_reward_clip_that_is_not_positive_is_one_sentence_and_leaves_no_run(va
     ("env.num_envs=0", "env.num_envs=0 does not work"),
     ("generation.temperature=0", "generation.temperature=0.0 does not work: it must be positive"),
     ("train.checkpoint_every=0", "train.checkpoint_every=0 does not work"),
+    ("env.step_timeout=0", "env.step_timeout=0.0 does not work: it must be a positive number of seconds"),
     ("algorithm.name=loop algorithm.group_size=0", "algorithm.group_size=0 does not work"),
 ])
 def test_bad_settings_are_one_sentence_before_any_run_folder(override, message, tmp_path, capsys, monkeypatch):

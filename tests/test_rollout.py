@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -27,11 +29,12 @@ class CounterEnv(gym.Env):
     action_names = ["wait", "finish"]
 
     def __init__(self, max_steps: int = 3, crash_on_step: bool = False, finish_reward: float = 1.0,
-                 crash_on_seeds: tuple[int, ...] = ()):
+                 crash_on_seeds: tuple[int, ...] = (), hang_seconds: float = 0.0):
         self.max_steps = max_steps
         self.crash_on_step = crash_on_step
         self.finish_reward = finish_reward
         self.crash_on_seeds = crash_on_seeds
+        self.hang_seconds = hang_seconds
 
     def _frame(self):
         frame = np.zeros((4, 4, 3), np.uint8)
@@ -48,6 +51,7 @@ class CounterEnv(gym.Env):
     def step(self, action):
         if self.crash_on_step:
             raise RuntimeError("boom")
+        time.sleep(self.hang_seconds)
         self.steps += 1
         terminated = action == 1
         truncated = self.steps >= self.max_steps and not terminated
@@ -175,6 +179,17 @@ def test_a_crashed_world_is_rebuilt_its_episode_truncated_and_repeated_crashes_s
     assert envs.seeds == [2] and stats.returns == []  # a new episode on the next seed; the crashed ones not counted
     with pytest.raises(WorldCrashed, match=r"crashed 3 times in a row, last on step \(episode seed 2, action 0\)"):
         envs.step([answer("wait")], stats)
+
+
+def test_a_world_that_hangs_past_the_step_timeout_is_rebuilt():
+    seeds = iter(range(100))
+    envs = LockstepEnvs("vldac-test/Counter-v0", 2, CounterInterface(), 1, -1.0, lambda: next(seeds), {"hang_seconds": 0.5},
+                        step_timeout=0.1)
+    started = time.perf_counter()
+    results = envs.step([answer("wait"), answer("wait")], EpisodeStats())
+    assert time.perf_counter() - started < 0.45  # neither hung step was waited for
+    assert all(r["truncated"] and r["final_frames"] is None for r in results) and envs.world_restarts == 2
+    envs.close()
 
 
 def test_a_world_that_crashes_on_reset_is_rebuilt_and_tries_the_next_seed():

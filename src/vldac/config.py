@@ -73,6 +73,8 @@ class EnvSettings:
     reward_clip: None (default): a world's non-finite reward stops the run with one sentence
     naming the world and the episode seed. A number c: every reward is clipped to [-c, c], NaN
     counts as 0, and the non-finite ones are counted (``nonfinite_rewards`` in the metrics).
+    step_timeout: seconds a world's step or reset may take before it counts as crashed (the world
+    is rebuilt); None (default) waits. Each world then runs on a worker thread of its own.
     """
 
     id: str = "vldac/NumberLine-v0"
@@ -82,6 +84,7 @@ class EnvSettings:
     invalid_penalty: float = -1.0
     instruction_first: bool = False
     reward_clip: float | None = None
+    step_timeout: float | None = None
 
 
 @dataclass

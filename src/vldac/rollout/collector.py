@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -62,7 +64,8 @@ class LockstepEnvs:
 
     ``step(answers)`` takes one answer text per environment; an answer that does not parse
     costs a step (reward ``invalid_penalty``, the world is not stepped) and is counted. A world
-    that raises is closed and rebuilt (counted in ``world_restarts``): a crashed step ends its
+    that raises (or, with ``step_timeout``, hangs past it) is closed and rebuilt (counted in
+    ``world_restarts``): a crashed step ends its
     episode as truncated, without a bootstrap value, and a crashed reset retries on the next seed;
     ``MAX_CONSECUTIVE_FAILURES`` failures of one world in a row stop the run. When
     ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops; so
@@ -80,8 +83,11 @@ class LockstepEnvs:
         env_kwargs: dict | None = None,
         autoreset: bool = True,
         reward_clip: float | None = None,
+        step_timeout: float | None = None,
     ):
         self.env_id = env_id
+        self.step_timeout = step_timeout
+        self.workers: dict[int, ThreadPoolExecutor] = {}
         self.env_kwargs = env_kwargs or {}
         self.reward_clip = reward_clip
         self.nonfinite_rewards = 0
@@ -114,7 +120,7 @@ class LockstepEnvs:
             self.active[index] = False
             return
         try:
-            frame, info = self.envs[index].reset(seed=seed)
+            frame, info = self._call(index, self.envs[index].reset, seed=seed)
         except Exception as error:
             self._restart(index, f"reset(seed={seed})", error, "check the env kwargs in the config or report the seed")
             self._reset(index)
@@ -155,7 +161,7 @@ class LockstepEnvs:
                 reward, terminated, truncated, success = self.invalid_penalty, False, False, False
             else:
                 try:
-                    frame, reward, terminated, truncated, info = env.step(parsed.action)
+                    frame, reward, terminated, truncated, info = self._call(index, env.step, parsed.action)
                 except Exception as error:
                     where = f"step (episode seed {self.seeds[index]}, action {parsed.action})"
                     self._restart(index, where, error, "report the seed")
@@ -225,6 +231,19 @@ class LockstepEnvs:
         self.nonfinite_rewards = saved["nonfinite_rewards"]
         self.world_restarts = saved["world_restarts"]
 
+    def _call(self, index: int, method: Callable, *args, **kwargs):
+        """``method(*args, **kwargs)`` of world ``index``; with ``step_timeout``, run on the world's
+        own worker thread and abandoned (``TimeoutError``) when it takes longer."""
+        if self.step_timeout is None:
+            return method(*args, **kwargs)
+        worker = self.workers.setdefault(index, ThreadPoolExecutor(max_workers=1))
+        try:
+            return worker.submit(method, *args, **kwargs).result(timeout=self.step_timeout)
+        except FutureTimeout:
+            worker.shutdown(wait=False, cancel_futures=True)
+            del self.workers[index]
+            raise TimeoutError(f"no answer within env.step_timeout={self.step_timeout} s") from None
+
     def _restart(self, index: int, where: str, error: Exception, advice: str) -> None:
         """Close and rebuild world ``index`` after it raised; stop the run when it keeps failing."""
         self.consecutive_failures[index] += 1
@@ -268,6 +287,8 @@ class LockstepEnvs:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+        for worker in self.workers.values():
+            worker.shutdown(wait=False)
 
 
 @dataclass

@@ -103,6 +103,8 @@ def check_config(config: TrainConfig) -> None:
         ("env.history", config.env.history, config.env.history >= 1, "at least 1 (frames per prompt)"),
         ("env.reward_clip", config.env.reward_clip, config.env.reward_clip is None or config.env.reward_clip > 0,
          "a positive number, or null to stop on non-finite rewards"),
+        ("env.step_timeout", config.env.step_timeout, config.env.step_timeout is None or config.env.step_timeout > 0,
+         "a positive number of seconds, or null to wait"),
         ("generation.temperature", config.generation.temperature, config.generation.temperature > 0,
          "positive (sampling divides the logits by it)"),
         ("generation.max_new_tokens", config.generation.max_new_tokens, config.generation.max_new_tokens >= 1, "at least 1"),
@@ -179,6 +181,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         env_kwargs=config.env.kwargs,
         autoreset=not grouped,
         reward_clip=config.env.reward_clip,
+        step_timeout=config.env.step_timeout,
     )
     if resume is not None:
         seed_rng.bit_generator.state = state["seed_rng"]
