@@ -75,15 +75,21 @@ def test_final_checkpoint_loads_with_plain_transformers_and_peft(tiny_qwen2vl_di
     assert "PeftModel" in result.stdout
 
 
-def test_kill_9_then_resume_continues_without_duplicate_rows(tiny_qwen2vl_dir, tmp_path):
-    args = [sys.executable, "-m", "vldac", "train", *tiny_overrides(tiny_qwen2vl_dir, 80), "name=killed"]
-    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run = tmp_path / "runs" / "killed"
+def killed_after_third_checkpoint(overrides: list[str], cwd: Path) -> Path:
+    """Start ``vldac train`` as run "killed", kill -9 it once its third checkpoint exists; its run folder."""
+    process = subprocess.Popen([sys.executable, "-m", "vldac", "train", *overrides, "name=killed"], cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = cwd / "runs" / "killed"
     deadline = time.time() + 240
     while time.time() < deadline and not (run / "checkpoints" / "update_00003").exists():
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    return run
+
+
+def test_kill_9_then_resume_continues_without_duplicate_rows(tiny_qwen2vl_dir, tmp_path):
+    run = killed_after_third_checkpoint(tiny_overrides(tiny_qwen2vl_dir, 80), tmp_path)
     assert (run / "checkpoints" / "last").exists()
     vldac("train", "--resume", str(run), cwd=tmp_path)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -144,14 +150,7 @@ def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_
 
     overrides = [*tiny_overrides(tiny_qwen2vl_dir, 64), "generation.max_new_tokens=8"]
     vldac("train", *overrides, "name=whole", cwd=tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "vldac", "train", *overrides, "name=killed"], cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed = tmp_path / "runs" / "killed"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (killed / "checkpoints" / "update_00003").exists():
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed = killed_after_third_checkpoint(overrides, tmp_path)
     vldac("train", "--resume", str(killed), cwd=tmp_path)
     rows = {name: [without_timing(json.loads(line)) for line in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
             for name in ("whole", "killed")}

@@ -31,12 +31,13 @@ def encode_prompts(
     frame_histories: list[list[np.ndarray]],
     instructions: list[str],
     instruction_first: bool = False,
+    frame_keys: list[str] | None = None,
 ) -> BatchFeature:
     """One chat turn per (frames oldest first, instruction), tokenised and left-padded, so column
     P-1 is the last prompt token of every row: input_ids / attention_mask [B, P] and the
     processor's image tensors, and ``frame_keys``: one content key per image, in order (for the
-    vision-feature cache). ``instruction_first`` puts the text before the frames (the layout whose
-    shared part the scorer computes once)."""
+    vision-feature cache; given as ``frame_keys`` when already computed). ``instruction_first``
+    puts the text before the frames (the layout whose shared part the scorer computes once)."""
     texts, images = [], []
     for frames, instruction in zip(frame_histories, instructions, strict=True):
         messages = build_messages(instruction, len(frames), instruction_first)
@@ -44,7 +45,7 @@ def encode_prompts(
         images.append([Image.fromarray(frame) for frame in frames])
     processor.tokenizer.padding_side = "left"
     batch = processor(text=texts, images=images, return_tensors="pt", padding=True)
-    batch[FRAME_KEYS] = [frame_key(frame) for frames in frame_histories for frame in frames]
+    batch[FRAME_KEYS] = frame_keys or [frame_key(frame) for frames in frame_histories for frame in frames]
     return batch
 
 
@@ -110,7 +111,8 @@ class PromptEncoder:
             for key in keys:
                 self.rows.move_to_end(key)
             return collate_rows([self.rows[key] for key in keys], self.processor.tokenizer.pad_token_id)
-        batch = encode_prompts(self.processor, frame_histories, instructions, self.instruction_first)
+        batch = encode_prompts(self.processor, frame_histories, instructions, self.instruction_first,
+                               frame_keys=[frame for frames, _ in keys for frame in frames])
         rows = split_rows(batch, [len(frames) for frames in frame_histories])
         for key, row in zip(keys, rows or [], strict=False):
             self.rows[key] = row
