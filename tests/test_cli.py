@@ -16,8 +16,8 @@ import torch
 from tests.conftest import FRAME_SIZE
 
 
-def vldac(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+def vldac(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     result = subprocess.run([sys.executable, "-m", "vldac", *args], cwd=cwd, capture_output=True, text=True, env=env)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]

@@ -15,7 +15,7 @@ from vldac import cli
 from vldac.config import AlgorithmSettings
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout
 from vldac.train.checkpoints import NonFiniteWeights, save_checkpoint
-from vldac.train.trainer import MetricsLog
+from vldac.train.run_log import MetricsLog
 from vldac.train.update import UpdateBatch, ppo_update
 
 

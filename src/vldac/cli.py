@@ -1,4 +1,4 @@
-"""The ``vldac`` command: train, eval, sft, sweep, envs, recipes. Entry points only; the work lives elsewhere."""
+"""The ``vldac`` command: train, eval, sft, sweep, report, envs, recipes. Entry points only; the work lives elsewhere."""
 
 from __future__ import annotations
 
@@ -27,6 +27,23 @@ def _train(args: argparse.Namespace) -> None:
     print(f"Run finished: {run}", file=sys.stderr)
     print(f"  initial checkpoint: {summary['initial_checkpoint']}", file=sys.stderr)
     print(f"  final checkpoint:   {summary['final_checkpoint']}", file=sys.stderr)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f"  report: pip install 'vldac[plot]', then vldac report {run}", file=sys.stderr)
+        return
+    from vldac.report import write_report
+
+    print(f"  report:             {write_report(run).resolve()}", file=sys.stderr)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from vldac.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a folder; vldac report takes a run folder written by vldac train.")
+    print(write_report(run_dir, Path(args.output) if args.output else None))
 
 
 def _sft(args: argparse.Namespace) -> None:
@@ -147,6 +164,11 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dtype", help="float32, bfloat16 or float16 (default: as trained, else float32)")
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
     evaluate.set_defaults(run=_eval)
+
+    report = commands.add_parser("report", help="write RUN_DIR/report.html: config, curves and trajectories on one page")
+    report.add_argument("run_dir", help="a run folder written by vldac train")
+    report.add_argument("--output", help="where to write the page (default RUN_DIR/report.html)")
+    report.set_defaults(run=_report)
 
     envs = commands.add_parser("envs", help="list the worlds")
     envs.set_defaults(run=_envs)

@@ -142,7 +142,9 @@ class OptimSettings:
 @dataclass
 class TrainSettings:
     """Budget and bookkeeping of a run: a checkpoint every ``checkpoint_every`` updates (and at
-    the end), of which the newest ``keep_checkpoints`` are kept."""
+    the end), of which the newest ``keep_checkpoints`` are kept; at each, the rollouts of the
+    first ``log_trajectories`` envs are saved for the report's viewer (0: none). ``wandb`` logs
+    the metrics to Weights & Biases too (offline unless WANDB_MODE says otherwise)."""
 
     total_env_steps: int = 50_000
     rollout_steps: int = 8
@@ -151,6 +153,8 @@ class TrainSettings:
     eval_every: int = 0
     eval_episodes: int = 64
     threads: int = 0
+    log_trajectories: int = 2
+    wandb: bool = False
 
 
 @dataclass

@@ -130,6 +130,10 @@ class VLMPolicy:
             values.append(chunk_values.cpu())
         return logprobs, torch.cat(values)
 
+    def answer_text(self, token_ids: list[int]) -> str:
+        """An answer's text from its token ids, as the rollout decodes it (special tokens dropped)."""
+        return self.processor.tokenizer.decode(token_ids, skip_special_tokens=True)
+
     def token_index_at(self, token_ids: torch.Tensor, char_offset: int) -> int:
         """Index of the answer token [L] whose decoded text covers character ``char_offset``."""
         return token_index_at(self.processor.tokenizer, token_ids, char_offset)

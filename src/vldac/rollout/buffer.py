@@ -95,6 +95,10 @@ class RolloutBuffer:
             "truncated": self._grid("truncated", torch.bool),
         }
 
+    def env_trajectories(self) -> list[list[StepRecord]]:
+        """Each env's records of this rollout in time order (one or more episode segments)."""
+        return [[row[i] for row in self.records] for i in range(self.num_envs)]
+
     def flat_records(self) -> list[StepRecord]:
         """Records in [T, N] row-major order (matches ``tensor.reshape(-1)`` of the step grids)."""
         return [record for row in self.records for record in row]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,51 +24,13 @@ from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
+from vldac.train.run_log import MetricsLog, check_wandb
+from vldac.train.trajectories import TrajectoryLog
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
 
 VALIDATION_SEED_START = 2_000_000
 """In-training greedy checks use seeds from here: held out from training, and apart from the
 evaluation seeds that `vldac eval` uses by default (from 1,000,000)."""
-
-
-class MetricsLog:
-    """metrics.jsonl, one JSON object per update; TensorBoard too when it is installed."""
-
-    def __init__(self, run_dir: Path, resume_after: int | None):
-        self.path = run_dir / "metrics.jsonl"
-        if resume_after is not None and self.path.exists():
-            kept = []
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if row.get("update", math.inf) <= resume_after:
-                    kept.append(line)
-            self.path.write_text("".join(line + "\n" for line in kept))
-        self.tensorboard = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(run_dir / "tensorboard")
-        except ImportError:
-            pass
-
-    def write(self, row: dict) -> None:
-        """Append one row; a non-finite number is written as null (JSON has no NaN)."""
-        row = {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in row.items()}
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(row, allow_nan=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        if self.tensorboard is not None:
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and value is not None and math.isfinite(value):
-                    self.tensorboard.add_scalar(key, value, row["env_steps"])
-
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
 
 
 def new_run_dir(config: TrainConfig) -> Path:
@@ -114,6 +75,8 @@ def check_config(config: TrainConfig) -> None:
          "at least 1 (updates between checkpoints)"),
         ("train.keep_checkpoints", config.train.keep_checkpoints, config.train.keep_checkpoints >= 1,
          "at least 1 (the newest checkpoints kept)"),
+        ("train.log_trajectories", config.train.log_trajectories, config.train.log_trajectories >= 0,
+         "0 (off) or more (envs whose rollouts are saved at each checkpoint)"),
         ("train.eval_every", config.train.eval_every, config.train.eval_every >= 0, "0 (off) or more"),
         ("train.eval_episodes", config.train.eval_episodes, config.train.eval_episodes >= 1, "at least 1"),
         ("algorithm.ppo_epochs", algorithm.ppo_epochs, algorithm.ppo_epochs >= 1, "at least 1"),
@@ -135,6 +98,8 @@ def check_config(config: TrainConfig) -> None:
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
     check_precision(config.model)
+    if config.train.wandb:
+        check_wandb()
 
 
 def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path:
@@ -169,7 +134,9 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         progress = Progress(**state["progress"])
         minibatch_rng.bit_generator.state = state["minibatch_rng"]
         print(f"Resuming {run_dir} after update {progress.update} ({progress.env_steps} env steps).", file=sys.stderr)
-    metrics = MetricsLog(run_dir, resume_after=progress.update if resume is not None else None)
+    resume_after = progress.update if resume is not None else None
+    metrics = MetricsLog(run_dir, resume_after, wandb_config=asdict(config) if config.train.wandb else None)
+    trajectory_log = TrajectoryLog(run_dir, config.train.log_trajectories, resume_after)
 
     envs = LockstepEnvs(
         config.env.id,
@@ -217,6 +184,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         lr = set_cosine_learning_rates(optimizer, progress.env_steps / total_steps, config.optim)
         if grouped:
             trajectories, episodes, timing = collect_group_episodes(envs, policy, rollout_settings, algorithm.group_size)
+            logged_trajectories = trajectories
             if config.generation.recompute_logprobs:
                 rescore(policy, [record for trajectory in trajectories for record in trajectory], config.generation.temperature)
             records, flat_advantages = group_advantages(trajectories, algorithm)
@@ -224,6 +192,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             explained = None
         else:
             buffer, episodes, timing = collect_rollout(envs, policy, rollout_settings, config.train.rollout_steps)
+            logged_trajectories = buffer.env_trajectories()
             if config.generation.recompute_logprobs:
                 rescore(policy, buffer.flat_records(), config.generation.temperature)
             steps = buffer.step_tensors()
@@ -288,6 +257,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         bar.set_postfix(success=_fmt(row["success_rate"]), greedy=_fmt(row.get("greedy_success_rate")),
                         invalid=f"{row['invalid_rate']:.2f}")
         if progress.update % config.train.checkpoint_every == 0 or finished:
+            trajectory_log.write(progress.update, progress.env_steps, logged_trajectories, policy.answer_text, interface)
             checkpoint()
     bar.close()
     envs.close()

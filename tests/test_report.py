@@ -1,0 +1,159 @@
+"""The run report: trajectories saved by the trainer, report.html self-contained and rendered in
+headless Chromium, W&B logging offline."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import FRAME_SIZE
+from tests.test_cli import tiny_overrides, vldac
+from vldac.report import CURVES, write_report
+from vldac.train.run_log import check_wandb
+from vldac.train.trajectories import TrajectoryLog
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_qwen2vl_dir, tmp_path_factory):
+    """One tiny run with two logged trajectories per checkpoint and W&B logging offline."""
+    folder = tmp_path_factory.mktemp("report")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WANDB_")}
+    result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 32), "name=reported", "train.log_trajectories=2",
+                   "train.wandb=true", cwd=folder, env=env)
+    return folder / "runs" / "reported", result.stderr
+
+
+def test_the_trainer_saves_each_checkpointed_update_s_trajectories(trained_run):
+    run, _ = trained_run
+    paths = sorted((run / "trajectories").glob("update_*.json"))
+    assert [path.name for path in paths] == [f"update_{n:05d}.json" for n in (1, 2, 3, 4)]
+    document = json.loads(paths[-1].read_text())
+    assert document["update"] == 4 and document["env_steps"] == 32
+    assert [episode["env"] for episode in document["episodes"]] == [0, 1]
+    for episode in document["episodes"]:
+        assert len(episode["steps"]) == 2
+        for step in episode["steps"]:
+            assert {"answer", "thoughts", "action", "invalid", "reward", "value", "observation"} <= set(step)
+            assert step["invalid"] == (step["action"] is None) or step["cut_off"]
+            frame = Image.open(io.BytesIO(base64.b64decode(document["images"][step["frames"][0]])))
+            assert frame.size == (FRAME_SIZE, FRAME_SIZE)
+
+
+def test_train_writes_a_self_contained_report_and_says_where(trained_run):
+    run, stderr = trained_run
+    report = run / "report.html"
+    assert f"report:             {report.resolve()}" in stderr
+    page = report.read_text()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = {metric for metric, _ in CURVES if any(isinstance(row.get(metric), (int, float)) for row in rows)}
+    assert {"greedy_success_rate", "policy_loss", "value_loss", "kl", "clip_fraction", "explained_variance",
+            "env_steps_per_s"} <= logged
+    assert {metric for metric, _ in CURVES if f"id='curve-{metric}'" in page} == logged
+    if "success_rate" not in logged:
+        assert "no number logged yet: success_rate" in page
+    assert page.count("class='trajectory-frame'") >= 2 * 2 * 4
+    external = re.findall(r"""(?:src|href)=["'](?!data:)([^"']+)""", page)
+    assert external == ["https://arxiv.org/abs/2508.04280"], external
+    assert "<script" not in page and "<link" not in page
+
+
+def test_report_renders_in_headless_chromium_without_console_errors(trained_run, tmp_path):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("VLDAC_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    run, _ = trained_run
+    errors, requests = [], []
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto((run / "report.html").resolve().as_uri())
+        page.wait_for_load_state("load")
+        for metric in ("greedy_success_rate", "policy_loss", "kl"):
+            width = page.eval_on_selector(f"#curve-{metric} img", "image => image.complete && image.naturalWidth")
+            assert width > 100
+        frames = page.query_selector_all("img.trajectory-frame")
+        assert frames and frames[-1].is_visible()
+        assert frames[-1].evaluate("image => image.complete && image.naturalWidth") == FRAME_SIZE
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    assert Image.open(tmp_path / "report.png").size[0] == 1280
+
+
+def test_wandb_logs_every_update_offline_into_the_run_folder(trained_run):
+    run, _ = trained_run
+    offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline) == 1 and offline[0].stat().st_size > 0
+
+
+def test_wandb_asked_for_without_the_package_is_one_sentence(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    with pytest.raises(ValueError, match=r"train.wandb=true needs the wandb package: pip install 'vldac\[wandb\]'"):
+        check_wandb()
+
+
+def test_report_of_a_stopped_run_with_a_cut_line_and_nulls(tmp_path):
+    rows = [{"update": 1, "env_steps": 8, "success_rate": None, "policy_loss": None, "kl": 0.01},
+            {"update": 2, "env_steps": 16, "success_rate": 0.5, "policy_loss": 0.2, "kl": 0.02}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"update": 3, "env')
+    page = write_report(tmp_path).read_text()
+    assert "id='curve-success_rate'" in page and "id='curve-kl'" in page
+    assert "id='curve-greedy_success_rate'" not in page
+    assert "the run is still going or was stopped" in page
+    assert "None saved" in page
+
+
+def test_report_escapes_model_text(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"update": 1, "env_steps": 1, "kl": 0.0}) + "\n")
+    (tmp_path / "trajectories").mkdir()
+    step = {"frames": [], "observation": "<b>obs</b>", "answer": "<script>alert(1)</script>", "thoughts": "<img src=x>",
+            "action": None, "invalid": True, "error": "no JSON object", "cut_off": False, "reward": -1.0, "value": None,
+            "terminated": False, "truncated": False}
+    document = {"update": 1, "env_steps": 1, "images": [], "episodes": [{"env": 0, "steps": [step]}]}
+    (tmp_path / "trajectories" / "update_00001.json").write_text(json.dumps(document))
+    page = write_report(tmp_path).read_text()
+    assert "<script>" not in page and "<img src=x>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "is-invalid" in page
+
+
+def test_report_of_a_folder_without_metrics_is_one_sentence(tmp_path):
+    result = vldac("report", str(tmp_path), cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"vldac report: {tmp_path} has no metrics.jsonl; vldac report takes a run folder "
+                                     "written by vldac train.")
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_a_resumed_run_drops_the_trajectories_after_its_checkpoint(tmp_path):
+    folder = tmp_path / "trajectories"
+    folder.mkdir()
+    for update in (5, 10, 15):
+        (folder / f"update_{update:05d}.json").write_text("{}")
+    TrajectoryLog(tmp_path, 2, resume_after=10)
+    assert sorted(path.name for path in folder.iterdir()) == ["update_00005.json", "update_00010.json"]
+
+
+def test_curves_cover_the_metrics_the_trainer_logs():
+    assert {"success_rate", "greedy_success_rate", "mean_return", "policy_loss", "value_loss", "kl", "clip_fraction",
+            "explained_variance", "env_steps_per_s"} <= {metric for metric, _ in CURVES}
