@@ -7,9 +7,12 @@ import torch
 from transformers import GenerationConfig
 
 from vldac.agents import NumberLineInterface
+from vldac.models.families import QWEN_VL_FAMILIES
+from vldac.models.tiny import FAMILIES as TINY_FAMILIES
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 
-FAMILIES = ["qwen2_vl", "qwen2_5_vl"]
+FAMILIES = list(TINY_FAMILIES)
+"""Every family vldac supports, each with a tiny checkpoint (the test matrix)."""
 FRAME_SIZE = 56
 
 
@@ -42,10 +45,26 @@ def save_tiny_model(folder, family: str):
     return folder
 
 
+_SAVED: dict[str, object] = {}
+
+
+def saved_tiny_model(family: str, tmp_path_factory):
+    """The tiny model of ``family``, built once per test session."""
+    if family not in _SAVED:
+        _SAVED[family] = save_tiny_model(tmp_path_factory.mktemp(f"tiny-{family}"), family)
+    return _SAVED[family]
+
+
 @pytest.fixture(scope="session", params=FAMILIES)
 def tiny_model_dir(request, tmp_path_factory):
     """A saved tiny random VLM of each family."""
-    return save_tiny_model(tmp_path_factory.mktemp(f"tiny-{request.param}"), request.param)
+    return saved_tiny_model(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=QWEN_VL_FAMILIES)
+def fast_path_model_dir(request, tmp_path_factory):
+    """A saved tiny random VLM of each family that takes the shared prefix and the vision cache."""
+    return saved_tiny_model(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -159,3 +159,22 @@ def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_
         whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "last" / file)
         resumed = load_file(killed / "checkpoints" / "last" / file)
         assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole), file
+
+
+def test_tiny_model_writes_a_checkpoint_plain_transformers_loads(tmp_path):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    vldac("tiny-model", "gemma3", str(tmp_path / "tiny"), "--frame-size", "56", cwd=tmp_path)
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
+    assert model.config.model_type == "gemma3" and sum(p.numel() for p in model.parameters()) < 2_000_000
+    assert type(AutoProcessor.from_pretrained(tmp_path / "tiny")).__name__ == "Gemma3Processor"
+
+
+def test_tiny_model_refuses_an_unknown_family_and_a_used_folder(tmp_path):
+    result = vldac("tiny-model", "llama", str(tmp_path / "out"), cwd=tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.startswith("vldac tiny-model: family 'llama' is unknown; use one of qwen2_vl")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("keep me")
+    result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "used"), cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "exists and is not empty" in result.stderr
+    assert [path.name for path in (tmp_path / "used").iterdir()] == ["notes.txt"]

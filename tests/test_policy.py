@@ -1,4 +1,4 @@
-"""The model layer (rollout engine, scorer, loading) on tiny random Qwen2-VL and Qwen2.5-VL models."""
+"""The model layer (rollout engine, scorer, loading) on a tiny random model of every supported family."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from vldac.agents import NumberLineInterface
 from vldac.algorithms import value_loss
 from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings
 from vldac.models.loading import ModelLoadError, build_policy, load_policy, save_policy
+from vldac.models.families import declined_fast_paths
+from vldac.models.tiny import FAMILIES as TINY_FAMILIES
 from vldac.models.tokens import AnswerTokens, pad_answers
 from vldac.models.vision_cache import frame_key
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
@@ -55,7 +57,8 @@ def plain_answers(policy) -> list[torch.Tensor]:
 def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(tiny_model_dir):
     policy = load_policy(str(tiny_model_dir))
     tokenizer = policy.processor.tokenizer
-    im_end, end_of_text = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    family = TINY_FAMILIES[json.loads((tiny_model_dir / "config.json").read_text())["model_type"]]
+    im_end, end_of_text = tokenizer.convert_tokens_to_ids([family.tokens.eos, family.tokens.pad])
     assert policy.tokens.end_ids == (im_end,)
     policy.model.generation_config.eos_token_id = [im_end, end_of_text]
     tokens = AnswerTokens.of(policy.model, policy.processor)
@@ -64,7 +67,8 @@ def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(tiny_mo
     # token demonstrations are written with).
     policy.model.generation_config.eos_token_id = end_of_text
     assert AnswerTokens.of(policy.model, policy.processor).end_ids == (im_end, end_of_text)
-    ids = torch.tensor([[5, end_of_text, 7, 7], [5, 6, im_end, end_of_text], [5, 6, 7, 8]])
+    a, b, c, d = tokenizer.convert_tokens_to_ids(list("abcd"))
+    ids = torch.tensor([[a, end_of_text, c, c], [a, b, im_end, end_of_text], [a, b, c, d]])
     mask, cut_off = tokens.first_end_mask(ids)
     assert mask.tolist() == [[True, True, False, False], [True, True, True, False], [True, True, True, True]]
     assert cut_off.tolist() == [False, False, True]
@@ -169,7 +173,7 @@ def test_ragged_prompts_give_each_row_what_it_gets_alone(tiny_model_dir):
 
 
 @pytest.mark.parametrize("varied_instructions", [False, True])
-def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(tiny_model_dir, varied_instructions):
+def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(fast_path_model_dir, varied_instructions):
     """Instruction first, prompts of 1-4 frames: the scorer computing the rows' common prefix once
     gives each row's log-probs, value and the LoRA gradients of the plain forward (1e-5)."""
     histories, instructions = ragged_observations(4)
@@ -178,7 +182,7 @@ def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(t
     results = []
     for share in (False, True):
         torch.manual_seed(0)
-        policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], share_prompt_prefix=share),
+        policy = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16], share_prompt_prefix=share),
                               instruction_first=True)
         assert policy.scorer.share_prefix == share
         prompts = policy.prompts(histories, instructions)
@@ -198,12 +202,12 @@ def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(t
         torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
 
 
-def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(tiny_model_dir):
+def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(fast_path_model_dir):
     histories, instructions = ragged_observations(5)
     instructions = [instructions[0]] * 5
-    plain = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], share_prompt_prefix=False),
+    plain = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16], share_prompt_prefix=False),
                          instruction_first=True)
-    shared = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16]), instruction_first=True)
+    shared = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16]), instruction_first=True)
     shared.scorer.value_head.load_state_dict(plain.scorer.value_head.state_dict())
     prompts = shared.prompts(histories, instructions)
     assert shared.engine.share_prefix and not plain.engine.share_prefix
@@ -218,13 +222,13 @@ def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(
 
 
 @pytest.mark.parametrize("instruction_first", [False, True])
-def test_cached_vision_features_give_the_same_logprobs_and_values(tiny_model_dir, instruction_first):
+def test_cached_vision_features_give_the_same_logprobs_and_values(fast_path_model_dir, instruction_first):
     """Rows that share frames (as frame histories do), 1-4 frames each: features computed once
     per frame give the plain forward's numbers, in the scorer and in generation."""
     histories, instructions = ragged_observations(4)
     histories[2] = histories[3][1:] + histories[0]  # frames seen in other rows
     policies = [
-        build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], vision_cache_frames=frames),
+        build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16], vision_cache_frames=frames),
                      instruction_first=instruction_first)
         for frames in (0, 1024)
     ]
@@ -258,10 +262,10 @@ def test_the_vision_cache_drops_the_least_recently_used_frames(tiny_qwen2vl_dir)
     assert len(cache.features) == 3 and list(cache.features) == [frame_key(f) for f in histories[3][1:]]
 
 
-def test_remembered_prompt_rows_collate_to_the_processors_batch(tiny_model_dir):
+def test_remembered_prompt_rows_collate_to_the_processors_batch(fast_path_model_dir):
     from vldac.models.prompts import collate_rows, encode_prompts, split_rows
 
-    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16]))
+    policy = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16]))
     histories, instructions = ragged_observations(5)
     batch = encode_prompts(policy.processor, histories, instructions)
     rows = split_rows(batch, [len(frames) for frames in histories])
@@ -275,8 +279,8 @@ def test_remembered_prompt_rows_collate_to_the_processors_batch(tiny_model_dir):
 
 
 @pytest.mark.parametrize("vision_cache_frames", [0, 1024])
-def test_prompts_met_before_skip_image_processing_only_with_cached_features(tiny_model_dir, vision_cache_frames):
-    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], vision_cache_frames=vision_cache_frames))
+def test_prompts_met_before_skip_image_processing_only_with_cached_features(fast_path_model_dir, vision_cache_frames):
+    policy = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16], vision_cache_frames=vision_cache_frames))
     histories, instructions = ragged_observations(4)
     first = policy.prompts(histories, instructions)
     assert "pixel_values" in first
@@ -356,11 +360,18 @@ def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_d
         assert parameter.grad is None or torch.count_nonzero(parameter.grad) == 0, name
 
 
-@pytest.mark.parametrize("instruction_first", [False, True])
-def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir, instruction_first):
-    """Frame histories of 1-3 frames (prompts of different lengths in every mini-batch); with the
-    instruction first, the update's forwards share its prefix."""
-    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16]), instruction_first=instruction_first)
+def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir):
+    """Frame histories of 1-3 frames (prompts of different lengths in every mini-batch)."""
+    check_first_ratio_after_an_update(tiny_model_dir, instruction_first=False)
+
+
+def test_ratio_is_one_with_the_update_sharing_the_instruction_prefix(fast_path_model_dir):
+    """With the instruction first, the update's forwards share its prefix."""
+    check_first_ratio_after_an_update(fast_path_model_dir, instruction_first=True)
+
+
+def check_first_ratio_after_an_update(model_dir, instruction_first: bool) -> None:
+    policy = build_policy(ModelSettings(path=str(model_dir), value_head_hidden=[16]), instruction_first=instruction_first)
     envs = numberline_envs(6, history=3)
     parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -460,19 +471,63 @@ def test_lora_checkpoint_loads_for_eval_with_value_head(tiny_model_dir, tmp_path
     expected = policy.sample(prompts, 1.0, 6, greedy=True)
     got = loaded.sample(loaded.prompts(envs.frame_histories(), envs.instructions()), 1.0, 6, greedy=True)
     assert torch.equal(expected.token_ids, got.token_ids)
+    torch.testing.assert_close(got.token_logprobs, expected.token_logprobs, atol=1e-6, rtol=0)
     torch.testing.assert_close(expected.values, got.values)
+
+
+STOCK_PROCESSORS = {
+    "qwen2_vl": ("Qwen2VLProcessor", "Qwen2VLVideoProcessor"),
+    "qwen2_5_vl": ("Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor"),
+    "qwen3_vl": ("Qwen3VLProcessor", "Qwen3VLVideoProcessor"),
+    "gemma3": ("Gemma3Processor", None),
+    "idefics3": ("Idefics3Processor", None),
+    "llava_onevision": ("LlavaOnevisionProcessor", "LlavaOnevisionVideoProcessor"),
+    "internvl": ("InternVLProcessor", "InternVLVideoProcessor"),
+}
+"""Each family's stock processor class and (where it has one) its video processor's type."""
 
 
 def test_saved_processor_names_the_familys_own_class(tiny_model_dir, tmp_path):
     model_type = json.loads((tiny_model_dir / "config.json").read_text())["model_type"]
-    stock_class = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}[model_type]
+    stock_class, video_processor = STOCK_PROCESSORS[model_type]
     policy = lora_policy(tiny_model_dir)
     save_policy(policy, tmp_path / "ckpt")
     processor_config = json.loads((tmp_path / "ckpt" / "processor_config.json").read_text())
     assert processor_config["processor_class"] == stock_class
-    assert processor_config["video_processor"]["video_processor_type"] == "Qwen2VLVideoProcessor"
+    if video_processor is None:
+        assert "video_processor" not in processor_config
+        return
+    assert processor_config["video_processor"]["video_processor_type"] == video_processor
     assert processor_config["video_processor"]["size"] == processor_config["image_processor"]["size"]
     assert json.loads((tmp_path / "ckpt" / "tokenizer_config.json").read_text())["processor_class"] == stock_class
+
+
+def test_lora_adapts_only_the_language_model(tiny_model_dir, tmp_path):
+    """The adapter's saved weights name only projections of the decoder, never of the vision tower
+    or the projector, whatever the family calls them."""
+    from safetensors import safe_open
+
+    policy = lora_policy(tiny_model_dir)
+    save_policy(policy, tmp_path / "ckpt")
+    with safe_open(tmp_path / "ckpt" / "adapter_model.safetensors", "pt") as saved:
+        names = list(saved.keys())
+    decoder = policy.model.get_base_model().get_decoder()
+    decoder_prefix = next(name for name, module in policy.model.get_base_model().named_modules() if module is decoder)
+    assert len(names) == 2 * 7 * decoder.config.num_hidden_layers
+    assert all(name.startswith(f"base_model.model.{decoder_prefix}.layers.") for name in names), names[:3]
+
+
+def test_families_without_the_fast_paths_decline_them_explicitly(tiny_model_dir, capfd):
+    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], vision_cache_frames=1024),
+                          instruction_first=True)
+    declined = declined_fast_paths(policy.model)
+    model_type = json.loads((tiny_model_dir / "config.json").read_text())["model_type"]
+    fast = model_type in ("qwen2_vl", "qwen2_5_vl")
+    assert (declined is None) == fast
+    assert policy.scorer.share_prefix == policy.engine.share_prefix == fast
+    assert (policy.scorer.vision_cache is not None) == fast and policy.engine.vision_cache is policy.scorer.vision_cache
+    if not fast:
+        assert f"Note: {model_type} runs without the shared prompt prefix and the vision-feature cache (" in capfd.readouterr().err
 
 
 def test_checkpoints_load_with_plain_auto_processor_where_torchvision_imports(tiny_model_dir, tmp_path):
@@ -512,3 +567,33 @@ def test_the_sampler_draws_from_the_tempered_distribution_minus_blocked_tokens(t
     assert frequencies[4] == 0
     torch.testing.assert_close(frequencies[:4].float(), expected, atol=0.005, rtol=0)
     torch.testing.assert_close(sampler.logprobs()[:, 0], expected.log()[drawn], atol=1e-6, rtol=0)
+
+
+def test_image_placeholders_equal_image_features_for_histories_of_1_to_4_frames(tiny_model_dir):
+    """Every family's processor writes exactly as many image tokens as its vision tower returns
+    feature rows, in one left-padded batch of prompts holding 1-4 frames each."""
+    from vldac.models.families import backbone
+
+    policy = lora_policy(tiny_model_dir, vision_cache_frames=0)
+    inner = backbone(policy.model).model
+    hidden = policy.model.config.get_text_config().hidden_size
+    feature_rows = []
+    get_image_features = inner.get_image_features
+
+    def counting(*args, **kwargs):
+        output = get_image_features(*args, **kwargs)
+        features = getattr(output, "pooler_output", output)
+        parts = features if isinstance(features, (list, tuple)) else [features]
+        feature_rows.append(sum(part.numel() for part in parts) // hidden)
+        return output
+
+    inner.get_image_features = counting
+    histories, instructions = ragged_observations(4)
+    prompts = policy.prompts(histories, instructions)
+    config = policy.model.config
+    image_token = getattr(config, "image_token_id", None) or getattr(config, "image_token_index", None)
+    placeholders = int((prompts["input_ids"] == image_token).sum())
+    ids, mask = pad_answers(plain_answers(policy) + plain_answers(policy)[:1], policy.pad_id)
+    with torch.no_grad():
+        policy.score(prompts, ids, mask, 1.0)
+    assert feature_rows == [placeholders] and placeholders >= sum(len(frames) for frames in histories)

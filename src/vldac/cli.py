@@ -1,4 +1,4 @@
-"""The ``vldac`` command: train, eval, sft, sweep, report, envs, recipes. Entry points only; the work lives elsewhere."""
+"""The ``vldac`` command: train, eval, sft, sweep, report, tiny-model, envs, recipes. Entry points only; the work lives elsewhere."""
 
 from __future__ import annotations
 
@@ -35,6 +35,22 @@ def _train(args: argparse.Namespace) -> None:
     from vldac.report import write_report
 
     print(f"  report:             {write_report(run).resolve()}", file=sys.stderr)
+
+
+def _tiny_model(args: argparse.Namespace) -> None:
+    from vldac.config import EnvSettings
+    from vldac.models.tiny import FAMILIES
+    from vldac.train.sft import save_tiny_model
+
+    if args.family not in FAMILIES:
+        raise UsageError(f"family '{args.family}' is unknown; use one of {', '.join(FAMILIES)}.")
+    if args.frame_size < 28:
+        raise UsageError(f"--frame-size {args.frame_size} must be at least 28 pixels.")
+    output = Path(args.output)
+    if output.exists() and any(output.iterdir()):
+        raise UsageError(f"{output} exists and is not empty; give a new folder.")
+    env = EnvSettings(id=args.env, kwargs={"frame_size": args.frame_size})
+    print(f"Tiny {args.family} model saved to {save_tiny_model(args.family, output, args.seed, env)}", file=sys.stderr)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -165,6 +181,14 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
     evaluate.set_defaults(run=_eval)
 
+    tiny = commands.add_parser("tiny-model", help="build a random-weight tiny VLM of a family, offline (for tests and trials)")
+    tiny.add_argument("family", help="transformers model_type, e.g. qwen2_vl, gemma3, idefics3")
+    tiny.add_argument("output", help="a new folder to save the model and processor to")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--env", default="vldac/NumberLine-v0", help="world whose expert texts train the tokenizer")
+    tiny.add_argument("--frame-size", type=int, default=84, help="frame side in pixels the image processor is sized for")
+    tiny.set_defaults(run=_tiny_model)
+
     report = commands.add_parser("report", help="write RUN_DIR/report.html: config, curves and trajectories on one page")
     report.add_argument("run_dir", help="a run folder written by vldac train")
     report.add_argument("--output", help="where to write the page (default RUN_DIR/report.html)")
@@ -178,10 +202,9 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if getattr(args, "config", None) and "=" in args.config:
-        args.overrides, args.config = [args.config, *args.overrides], None
+def one_sentence_errors() -> tuple[type[Exception], ...]:
+    """The errors vldac reports as one sentence with exit code 2 (imported once one was raised, so
+    that light commands do not load torch)."""
     from vldac.config import ConfigError
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
@@ -189,12 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     from vldac.train.checkpoints import NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
+    return (ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed, UsageError,
+            FileNotFoundError, ValueError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "config", None) and "=" in args.config:
+        args.overrides, args.config = [args.config, *args.overrides], None
     try:
         args.run(args)
-    except (
-        ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed, UsageError,
-        FileNotFoundError, ValueError,
-    ) as error:
+    except Exception as error:
+        if not isinstance(error, one_sentence_errors()):
+            raise
         print(f"vldac {args.command}: {error}", file=sys.stderr)
         return 2
     return 0

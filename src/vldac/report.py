@@ -121,7 +121,7 @@ def curves_section(rows: list[dict]) -> str:
         if not points:
             empty.append(metric)
             continue
-        figure, axis = plt.subplots(figsize=(4.2, 2.6), dpi=100)
+        figure, axis = plt.subplots(figsize=(3.9, 2.5), dpi=100)
         steps, values = zip(*points)
         axis.plot(steps, values, "o-" if len(points) < 30 else "-", markersize=3, linewidth=1.4)
         axis.set_xlabel("environment steps")

@@ -8,6 +8,7 @@ folders (no hub downloads at run time); ``builtin:<name>`` names a model shipped
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -15,10 +16,10 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForImageTextToText
+from transformers import AutoModelForImageTextToText, PreTrainedModel
 
 from vldac.config import ModelSettings
-from vldac.models.families import model_type
+from vldac.models.families import declined_fast_paths, model_type
 from vldac.models.manifest import manifest_problem
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
@@ -138,6 +139,9 @@ def build_policy(
             target_modules=_language_model_targets(model, settings.lora.target_modules),
         )
         model = get_peft_model(model, lora, autocast_adapter_dtype=True)
+    declined = declined_fast_paths(model)
+    if declined and (settings.share_prompt_prefix or settings.vision_cache_frames):
+        print(f"Note: {declined}", file=sys.stderr)
     dropouts = nonzero_dropouts(model)
     if dropouts:
         warnings.warn(
@@ -156,15 +160,24 @@ def build_policy(
     )
 
 
-def _language_model_targets(model, names: list[str]) -> list[str]:
-    """Full module paths of the named projections inside the language model (not the vision tower)."""
+def _language_model_targets(model: PreTrainedModel, names: list[str]) -> list[str]:
+    """Full module paths of the named linear projections inside the language model (the decoder
+    ``get_decoder()`` finds, whatever the family calls it), so no adapter lands in the vision
+    tower or the projector (``visual``, ``vision_tower``, ``vision_model``, ...)."""
+    decoder = model.get_decoder()
+    if decoder is model:
+        raise ModelLoadError(
+            f"{type(model).__name__} has no separate language model (get_decoder() returned the model itself), so "
+            "LoRA cannot be kept off its vision tower; use model.finetune=full or a transformers-native VLM checkpoint."
+        )
+    prefix = next(name for name, module in model.named_modules() if module is decoder)
     targets = [
-        module_name
-        for module_name, module in model.named_modules()
-        if module_name.rsplit(".", 1)[-1] in names and isinstance(module, torch.nn.Linear) and "visual" not in module_name
+        f"{prefix}.{module_name}"
+        for module_name, module in decoder.named_modules()
+        if module_name.rsplit(".", 1)[-1] in names and isinstance(module, torch.nn.Linear)
     ]
     if not targets:
-        raise ModelLoadError(f"None of lora.target_modules {names} were found in the model's language layers.")
+        raise ModelLoadError(f"None of lora.target_modules {names} were found in the model's language layers ({prefix}).")
     return targets
 
 

@@ -14,9 +14,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProcessorMixi
 
 VISION_PLACEHOLDERS = (
     "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>",
-    "<image>", "<start_of_image>", "<end_of_image>", "<image_soft_token>", "<fake_token_around_image>",
+    "<image>", "<video>", "<start_of_image>", "<end_of_image>", "<image_soft_token>", "<fake_token_around_image>",
+    "<global-img>", "<img>", "</img>", "<IMG_CONTEXT>",
 )
-"""Tokens that mark images in a prompt: an answer containing one would break the next forward."""
+"""Tokens that mark images in a prompt (Qwen-VL, LLaVA, Gemma 3, Idefics3, InternVL), blocked
+where the tokenizer has them as added tokens: an answer containing one would break the next forward."""
+
+PROCESSOR_IMAGE_TOKENS = (
+    "image_token", "video_token", "boi_token", "eoi_token", "start_image_token", "end_image_token",
+    "context_image_token", "fake_image_token", "global_image_tag",
+)
+"""Processor attributes naming image markers (blocked too, whatever the family calls them)."""
 
 
 def _as_list(ids: int | list[int] | None) -> list[int]:
@@ -75,8 +83,10 @@ class AnswerTokens:
                 "generation_config.eos_token_id in the model folder."
             )
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
-        vocabulary = tokenizer.get_vocab()
-        blocked = sorted(vocabulary[token] for token in VISION_PLACEHOLDERS if token in vocabulary)
+        added = tokenizer.get_added_vocab()
+        named = [getattr(processor, name, None) for name in PROCESSOR_IMAGE_TOKENS]
+        markers = {*VISION_PLACEHOLDERS, *(token for token in named if isinstance(token, str))}
+        blocked = sorted(added[token] for token in markers if token in added)
         return cls(tuple(dict.fromkeys(end_ids)), int(pad_id), tuple(blocked))
 
     def first_end_mask(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
-from vldac.config import SFTConfig, save_config
+from vldac.config import EnvSettings, SFTConfig, save_config
 from vldac.evaluate import TRAINING_SEED_LIMIT
 from vldac.models.loading import load_base_model, resolve_model_path, save_run_settings
 from vldac.models.policy import VLMPolicy
@@ -76,6 +76,25 @@ def tokenizer_corpus(interface: LanguageInterface, demonstrations: list[Demonstr
     """Texts the built-in model's tokenizer is trained on: the chat roles, instructions and answers."""
     instructions = list(dict.fromkeys(d.text for d in demonstrations))
     return ["user", "assistant", *instructions] + [d.answer for d in demonstrations]
+
+
+TINY_MODEL_DEMONSTRATIONS = 500
+"""Expert steps whose instructions and answers the tokenizer of ``vldac tiny-model`` learns from."""
+
+
+def save_tiny_model(family: str, output: Path, seed: int, env: EnvSettings) -> Path:
+    """A random-weight tiny VLM of ``family`` (a transformers model_type) with its processor and a
+    tokenizer trained on ``env``'s expert texts, saved to ``output`` (``vldac tiny-model``)."""
+    interface = interface_for(env.id, env.kwargs)
+    demonstrations = collect_demonstrations(
+        SFTConfig(seed=seed, env=env, demonstrations=TINY_MODEL_DEMONSTRATIONS), interface
+    )
+    spec = TinyVLMSpec(family=family, frame_size=int(env.kwargs.get("frame_size", 84)))
+    model, processor = build_tiny_vlm(tokenizer_corpus(interface, demonstrations), spec, seed=seed)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    return output
 
 
 def run_sft(config: SFTConfig, progress: bool = True) -> Path:
