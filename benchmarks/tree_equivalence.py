@@ -105,17 +105,24 @@ def update(config, policy, rollouts_path: str, output: str) -> None:
 
 
 def compare(greedy_a: str, greedy_b: str, update_a: str, update_b: str) -> None:
+    """Print every difference; exit 1 unless the two trees agree bit for bit."""
+    identical = True
     a, b = torch.load(greedy_a), torch.load(greedy_b)
     for index, (x, y) in enumerate(zip(a, b, strict=True)):
         tokens = all(torch.equal(p, q) for p, q in zip(x["tokens"], y["tokens"], strict=True))
         logprobs = max(float((p - q).abs().max()) for p, q in zip(x["logprobs"], y["logprobs"], strict=True))
         steps = {key: float((x["steps"][key].float() - y["steps"][key].float()).abs().max()) for key in x["steps"]}
+        identical &= tokens and logprobs == 0 and not any(steps.values())
         print(f"greedy rollout {index}: tokens equal {tokens}, max log-prob difference {logprobs:g}, "
               + ", ".join(f"{key} {value:g}" for key, value in steps.items()))
     a, b = torch.load(update_a), torch.load(update_b)
     for part in ("lora", "head"):
         difference = max(float((p - q).abs().max()) for p, q in zip(a[part], b[part], strict=True))
+        identical &= difference == 0
         print(f"after the updates, max |{part} weight difference|: {difference:g}")
+    print("bit-identical" if identical else "DIFFERENT")
+    if not identical:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

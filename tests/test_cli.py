@@ -161,13 +161,15 @@ def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_
         assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole), file
 
 
-def test_tiny_model_writes_a_checkpoint_plain_transformers_loads(tmp_path):
+@pytest.mark.parametrize("family, processor", [("gemma3", "Gemma3Processor"), ("idefics3", "Idefics3Processor")])
+def test_tiny_model_writes_a_checkpoint_plain_transformers_loads(tmp_path, family, processor):
+    """The families without a video processor load with plain AutoProcessor too."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    vldac("tiny-model", "gemma3", str(tmp_path / "tiny"), "--frame-size", "56", cwd=tmp_path)
+    vldac("tiny-model", family, str(tmp_path / "tiny"), "--frame-size", "56", cwd=tmp_path)
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
-    assert model.config.model_type == "gemma3" and sum(p.numel() for p in model.parameters()) < 2_000_000
-    assert type(AutoProcessor.from_pretrained(tmp_path / "tiny")).__name__ == "Gemma3Processor"
+    assert model.config.model_type == family and sum(p.numel() for p in model.parameters()) < 2_000_000
+    assert type(AutoProcessor.from_pretrained(tmp_path / "tiny")).__name__ == processor
 
 
 def test_tiny_model_refuses_an_unknown_family_and_a_used_folder(tmp_path):
@@ -176,5 +178,10 @@ def test_tiny_model_refuses_an_unknown_family_and_a_used_folder(tmp_path):
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "notes.txt").write_text("keep me")
     result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "used"), cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "exists and is not empty" in result.stderr
+    assert result.returncode == 2 and "exists and is not an empty folder" in result.stderr
     assert [path.name for path in (tmp_path / "used").iterdir()] == ["notes.txt"]
+    result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "used" / "notes.txt"), cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "exists and is not an empty folder" in result.stderr
+    result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "new"), "--frame-size", "30", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "--frame-size 30 must be a multiple of 28 pixels" in result.stderr
+    assert not (tmp_path / "new").exists()

@@ -34,7 +34,10 @@ def _train(args: argparse.Namespace) -> None:
         return
     from vldac.report import write_report
 
-    print(f"  report:             {write_report(run).resolve()}", file=sys.stderr)
+    try:
+        print(f"  report:             {write_report(run).resolve()}", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        print(f"  report: not written ({error}); the run is complete, retry with vldac report {run}", file=sys.stderr)
 
 
 def _tiny_model(args: argparse.Namespace) -> None:
@@ -44,11 +47,12 @@ def _tiny_model(args: argparse.Namespace) -> None:
 
     if args.family not in FAMILIES:
         raise UsageError(f"family '{args.family}' is unknown; use one of {', '.join(FAMILIES)}.")
-    if args.frame_size < 28:
-        raise UsageError(f"--frame-size {args.frame_size} must be at least 28 pixels.")
+    if args.frame_size < 28 or args.frame_size % 28:
+        raise UsageError(f"--frame-size {args.frame_size} must be a multiple of 28 pixels (28, 56, 84, ...): "
+                         "every family's patches and merges tile 28-pixel squares.")
     output = Path(args.output)
-    if output.exists() and any(output.iterdir()):
-        raise UsageError(f"{output} exists and is not empty; give a new folder.")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError(f"{output} exists and is not an empty folder; give a new folder.")
     env = EnvSettings(id=args.env, kwargs={"frame_size": args.frame_size})
     print(f"Tiny {args.family} model saved to {save_tiny_model(args.family, output, args.seed, env)}", file=sys.stderr)
 
@@ -59,7 +63,10 @@ def _report(args: argparse.Namespace) -> None:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a folder; vldac report takes a run folder written by vldac train.")
-    print(write_report(run_dir, Path(args.output) if args.output else None))
+    output = Path(args.output) if args.output else None
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        raise UsageError(f"--output {output} must name a file in an existing folder, e.g. {run_dir / 'report.html'}.")
+    print(write_report(run_dir, output))
 
 
 def _sft(args: argparse.Namespace) -> None:

@@ -16,8 +16,6 @@ import json
 import math
 from pathlib import Path
 
-from vldac.train.trajectories import TRAJECTORY_FILE_PATTERN
-
 PAPER_URL = "https://arxiv.org/abs/2508.04280"
 
 CURVES = [
@@ -38,6 +36,9 @@ CURVES = [
 ]
 """(metrics.jsonl key, title): the curves drawn, each where the run logged a number for it."""
 
+TRAJECTORY_FILES = "update_*.json"
+"""The trainer's trajectory files in RUN_DIR/trajectories (see vldac.train.trajectories)."""
+
 MAX_LOGGED_UPDATES = 12
 """At most this many logged updates are shown in the viewer (evenly spread, first and last kept)."""
 
@@ -55,19 +56,28 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
     config_path = run_dir / "config.yaml"
     summary_path = run_dir / "summary.json"
     config_text = config_path.read_text() if config_path.is_file() else "(no config.yaml)"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    summary = read_json(summary_path) if summary_path.is_file() else None
     sections = [
         f"<h1>vldac run <code>{html.escape(run_dir.name)}</code></h1>",
         f'<p>Trained with VL-DAC and its baselines (<a href="{PAPER_URL}">arXiv 2508.04280</a>).</p>',
         summary_section(summary, rows),
         curves_section(rows),
-        trajectories_section(sorted((run_dir / "trajectories").glob(TRAJECTORY_FILE_PATTERN))),
+        trajectories_section(sorted((run_dir / "trajectories").glob(TRAJECTORY_FILES))),
         f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>",
     ]
     page = PAGE.format(title=html.escape(f"vldac report: {run_dir.name}"), style=STYLE, body="\n".join(sections))
     output = output or run_dir / "report.html"
     output.write_text(page)
     return output
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON file's object, or None when it is unreadable (shown as such on the page)."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -84,7 +94,8 @@ def read_metrics(path: Path) -> list[dict]:
 def summary_section(summary: dict | None, rows: list[dict]) -> str:
     items = []
     if summary is None:
-        items.append(("status", "no summary.json: the run is still going or was stopped (resume it with vldac train --resume)"))
+        items.append(("status", "no readable summary.json: the run is still going or was stopped "
+                                "(resume it with vldac train --resume)"))
     else:
         items += [(key.replace("_", " "), str(value)) for key, value in summary.items()]
     last = rows[-1] if rows else {}
@@ -156,16 +167,25 @@ def trajectories_section(paths: list[Path]) -> str:
               "<span class='badge invalid'>invalid</span> answers took no action.</p>")
     parts = [f"<h2>Trajectories{note}</h2>", legend]
     for position, path in enumerate(shown):
-        document = json.loads(path.read_text())
-        is_last = position == len(shown) - 1
-        parts.append(f"<details{' open' if is_last else ''}><summary>update {document['update']} "
-                     f"&middot; {document['env_steps']:,} env steps</summary>")
-        for episode in document["episodes"]:
-            parts.append(f"<div class='episode'><div class='episode-title'>env {episode['env']}</div><div class='steps'>")
-            parts += [step_card(step, document["images"]) for step in episode["steps"]]
-            parts.append("</div></div>")
-        parts.append("</details>")
+        document = read_json(path)
+        try:
+            parts.append(logged_update(document, is_open=position == len(shown) - 1))
+        except (KeyError, TypeError, ValueError, IndexError):
+            parts.append(f"<p class='missing'>{html.escape(path.name)} is unreadable and was left out.</p>")
     return "\n".join(parts)
+
+
+def logged_update(document: dict, is_open: bool) -> str:
+    """One logged update's trajectories (raises KeyError / TypeError / ValueError on a file that
+    is not the trainer's)."""
+    parts = [f"<details{' open' if is_open else ''}><summary>update {int(document['update'])} "
+             f"&middot; {int(document['env_steps']):,} env steps</summary>"]
+    for episode in document["episodes"]:
+        parts.append(f"<div class='episode'><div class='episode-title'>env {int(episode['env'])}</div><div class='steps'>")
+        parts += [step_card(step, document["images"]) for step in episode["steps"]]
+        parts.append("</div></div>")
+    parts.append("</details>")
+    return "".join(parts)
 
 
 def step_card(step: dict, images: list[str]) -> str:

@@ -55,26 +55,6 @@ from vldac.models.processor import (
     VideoFreeQwen3VLProcessor,
 )
 
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
 PATCH = 14
 """Every tiny vision tower's patch side in pixels; two patches a side make one image token."""
 
@@ -95,7 +75,7 @@ class ChatTokens:
 
 def _chat_template(header: str, turn_end: str, image: str, role: str = "message['role']",
                    assistant: str = "assistant", prefix: str = "") -> str:
-    """A chat template like CHAT_TEMPLATE: after ``prefix``, one turn per message, ``header`` (with
+    """A chat template: after ``prefix``, one turn per message, ``header`` (with
     the Jinja expression ``role`` in place of ROLE), the content and ``turn_end``, each
     ``{"type": "image"}`` item written as ``image`` (the processor expands it); the generation
     prompt is the header of the ``assistant`` role."""
@@ -111,10 +91,11 @@ def _chat_template(header: str, turn_end: str, image: str, role: str = "message[
 
 
 QWEN_TOKENS = ChatTokens(
-    special=SPECIAL_TOKENS,
+    special=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+             "<|video_pad|>"],
     eos="<|im_end|>",
     pad="<|endoftext|>",
-    chat_template=CHAT_TEMPLATE,
+    chat_template=_chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<|vision_start|><|image_pad|><|vision_end|>"),
     named={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
 )
 """Qwen2-VL, Qwen2.5-VL and Qwen3-VL: ChatML turns, each image <|vision_start|><|image_pad|><|vision_end|>."""

@@ -18,7 +18,7 @@ VISION_PLACEHOLDERS = (
     "<global-img>", "<img>", "</img>", "<IMG_CONTEXT>",
 )
 """Tokens that mark images in a prompt (Qwen-VL, LLaVA, Gemma 3, Idefics3, InternVL), blocked
-where the tokenizer has them as added tokens: an answer containing one would break the next forward."""
+wherever the vocabulary has them: an answer containing one would break the next forward."""
 
 PROCESSOR_IMAGE_TOKENS = (
     "image_token", "video_token", "boi_token", "eoi_token", "start_image_token", "end_image_token",
@@ -83,10 +83,10 @@ class AnswerTokens:
                 "generation_config.eos_token_id in the model folder."
             )
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
-        added = tokenizer.get_added_vocab()
+        vocabulary = tokenizer.get_vocab()
         named = [getattr(processor, name, None) for name in PROCESSOR_IMAGE_TOKENS]
         markers = {*VISION_PLACEHOLDERS, *(token for token in named if isinstance(token, str))}
-        blocked = sorted(added[token] for token in markers if token in added)
+        blocked = sorted(vocabulary[token] for token in markers if token in vocabulary)
         return cls(tuple(dict.fromkeys(end_ids)), int(pad_id), tuple(blocked))
 
     def first_end_mask(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

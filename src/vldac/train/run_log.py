@@ -4,13 +4,17 @@ says otherwise, so a run never needs the network)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import secrets
 from pathlib import Path
 
 from vldac.config import ConfigError
+
+
+WANDB_ID_FILE = "wandb_run_id"
+"""The run folder's W&B run id, drawn once, so that a resumed run continues the same W&B run."""
 
 
 def check_wandb() -> None:
@@ -54,7 +58,10 @@ class MetricsLog:
         if wandb_config is not None:
             import wandb
 
-            run_id = hashlib.blake2b(str(run_dir.resolve()).encode(), digest_size=8).hexdigest()
+            id_file = run_dir / WANDB_ID_FILE
+            if not id_file.is_file():
+                id_file.write_text(secrets.token_hex(6))
+            run_id = id_file.read_text().strip()
             self.wandb = wandb.init(
                 project=os.environ.get("WANDB_PROJECT", "vldac"), name=run_dir.name, id=run_id, resume="allow",
                 dir=str(run_dir), config=wandb_config, mode=None if "WANDB_MODE" in os.environ else "offline",
@@ -62,7 +69,8 @@ class MetricsLog:
 
     def write(self, row: dict) -> None:
         """Append one row; a non-finite number is written as null (JSON has no NaN). W&B's steps
-        are updates: rows a resumed run writes again for steps it already holds are dropped there."""
+        are updates (a resumed run logs the updates after its checkpoint again; W&B keeps the
+        first values it received for a step)."""
         row = {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in row.items()}
         with open(self.path, "a") as handle:
             handle.write(json.dumps(row, allow_nan=False) + "\n")

@@ -1,4 +1,5 @@
-"""The training loop: collect -> advantages -> update -> log -> checkpoint, resumable."""
+"""The training loop, one named step at a time: collect -> advantages -> update -> record -> validate -> log
+-> checkpoint; resumable exactly from any checkpoint."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from vldac.evaluate import TRAINING_SEED_LIMIT, evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_device, resolve_model_path
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import StepRecord
-from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
+from vldac.rollout.collector import (
+    EpisodeStats,
+    LockstepEnvs,
+    RolloutSettings,
+    StepTiming,
+    collect_group_episodes,
+    collect_rollout,
+)
 from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
 from vldac.train.run_log import MetricsLog, check_wandb
 from vldac.train.trajectories import TrajectoryLog
@@ -103,118 +111,152 @@ def check_config(config: TrainConfig) -> None:
 
 
 def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path:
-    """Run (or resume) training; returns the run folder."""
-    check_config(config)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    torch.manual_seed(config.seed)
-    seed_rng = np.random.default_rng(config.seed)
-    minibatch_rng = np.random.default_rng(config.seed + 1)
-
-    algorithm = config.algorithm
-    grouped = algorithm.name in GROUP_ALGORITHMS
-    policy = build_policy(
-        config.model, device=resolve_device(config.model.device), value_stop_gradient=algorithm.value_stop_gradient,
-        instruction_first=config.env.instruction_first,
-    )
-    interface = interface_for(config.env.id, config.env.kwargs)
-    optimizer, policy_parameters = build_optimizer(policy, config.optim)
-    total_steps = config.train.total_env_steps
-    if resume is None:
-        run_dir = new_run_dir(config)
-        save_config(config, run_dir / "config.yaml")
-    else:
-        run_dir = resume
-
-    checkpoints = run_dir / "checkpoints"
-    checkpoints.mkdir(exist_ok=True)
-    progress = Progress()
-    if resume is not None:
-        state = load_checkpoint(policy, optimizer, newest_intact_checkpoint(checkpoints))
-        progress = Progress(**state["progress"])
-        minibatch_rng.bit_generator.state = state["minibatch_rng"]
-        print(f"Resuming {run_dir} after update {progress.update} ({progress.env_steps} env steps).", file=sys.stderr)
-    resume_after = progress.update if resume is not None else None
-    metrics = MetricsLog(run_dir, resume_after, wandb_config=asdict(config) if config.train.wandb else None)
-    trajectory_log = TrajectoryLog(run_dir, config.train.log_trajectories, resume_after)
-
-    envs = LockstepEnvs(
-        config.env.id,
-        config.env.num_envs,
-        interface,
-        config.env.history,
-        config.env.invalid_penalty,
-        next_seed=lambda: int(seed_rng.integers(TRAINING_SEED_LIMIT)),
-        env_kwargs=config.env.kwargs,
-        autoreset=not grouped,
-        reward_clip=config.env.reward_clip,
-        step_timeout=config.env.step_timeout,
-    )
-    if resume is not None:
-        seed_rng.bit_generator.state = state["seed_rng"]
-        if "episodes" in state:
-            envs.restore(state["episodes"])
-    rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
-    initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
-
-    def checkpoint() -> Path:
-        state = {
-            "progress": progress.__dict__,
-            "seed_rng": seed_rng.bit_generator.state,
-            "minibatch_rng": minibatch_rng.bit_generator.state,
-            "episodes": envs.episodes_in_flight(),
-        }
-        run_settings = {
-            "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
-            "invalid_penalty": config.env.invalid_penalty, "instruction_first": config.env.instruction_first,
-            "max_new_tokens": config.generation.max_new_tokens,
-            "temperature": config.generation.temperature, "dtype": config.model.dtype,
-        }
-        return save_checkpoint(policy, optimizer, state, checkpoints, f"update_{progress.update:05d}", run_settings,
-                               keep=config.train.keep_checkpoints)
-
-    bar = tqdm(
-        total=total_steps, initial=progress.env_steps, unit="step",
-        desc=f"train {run_dir.name}", disable=not progress_bar, file=sys.stderr,
-    )
-    invalid_streak = 0
-    while progress.env_steps < total_steps:
+    """Run (or resume) training; returns the run folder. Each update is the same named steps:
+    collect, advantages, update, record, validate, log, checkpoint."""
+    run = TrainingRun(config, resume, progress_bar)
+    while not run.finished:
         started = time.perf_counter()
-        policy.forget_frames()
-        lr = set_cosine_learning_rates(optimizer, progress.env_steps / total_steps, config.optim)
-        if grouped:
-            trajectories, episodes, timing = collect_group_episodes(envs, policy, rollout_settings, algorithm.group_size)
-            logged_trajectories = trajectories
-            if config.generation.recompute_logprobs:
-                rescore(policy, [record for trajectory in trajectories for record in trajectory], config.generation.temperature)
-            records, flat_advantages = group_advantages(trajectories, algorithm)
-            returns = torch.zeros(len(records))
-            explained = None
-        else:
-            buffer, episodes, timing = collect_rollout(envs, policy, rollout_settings, config.train.rollout_steps)
-            logged_trajectories = buffer.env_trajectories()
-            if config.generation.recompute_logprobs:
-                rescore(policy, buffer.flat_records(), config.generation.temperature)
-            steps = buffer.step_tensors()
-            advantages, returns = gae(
-                steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
-                algorithm.gamma, algorithm.gae_lambda,
-            )
-            flat_advantages = advantages.reshape(-1)
-            if algorithm.normalize_advantages:
-                flat_advantages = normalize_advantages(flat_advantages)
-            records = buffer.flat_records()
-            returns = returns.reshape(-1)
-            explained = explained_variance(steps["values"].reshape(-1), returns)
-        value_only = not grouped and progress.update < algorithm.value_warmup_updates
-        losses = ppo_update(
-            policy, optimizer, policy_parameters, UpdateBatch(records, flat_advantages, returns),
-            algorithm, config.generation.temperature, value_only, minibatch_rng,
+        lr = run.start_update()
+        rollout = run.collect()
+        advantages, returns, explained = run.advantages(rollout)
+        losses = run.update(rollout, advantages, returns)
+        row = run.record(rollout, losses, explained, lr, seconds=time.perf_counter() - started)
+        run.validate(row)
+        run.log(row)
+        run.checkpoint(rollout)
+    return run.finish()
+
+
+@dataclass
+class Rollout:
+    """One update's data. records [B]: the flat step records, in the order of ``steps``' grids
+    reshaped (critic algorithms) or trajectory by trajectory (group algorithms); trajectories:
+    each env's records in time order; steps: the [T, N] grids of rewards, values, next values and
+    flags (critic algorithms only)."""
+
+    records: list[StepRecord]
+    trajectories: list[list[StepRecord]]
+    episodes: EpisodeStats
+    timing: StepTiming
+    steps: dict[str, torch.Tensor] | None = None
+
+
+class TrainingRun:
+    """Everything one run holds between updates (policy, optimiser, worlds, random states, logs),
+    with one method per step of an update."""
+
+    def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool):
+        check_config(config)
+        if config.train.threads:
+            torch.set_num_threads(config.train.threads)
+        torch.manual_seed(config.seed)
+        self.config = config
+        self.algorithm = config.algorithm
+        self.grouped = self.algorithm.name in GROUP_ALGORITHMS
+        self.seed_rng = np.random.default_rng(config.seed)
+        self.minibatch_rng = np.random.default_rng(config.seed + 1)
+        self.policy = build_policy(
+            config.model, device=resolve_device(config.model.device),
+            value_stop_gradient=self.algorithm.value_stop_gradient, instruction_first=config.env.instruction_first,
         )
-        seconds = time.perf_counter() - started
+        self.interface = interface_for(config.env.id, config.env.kwargs)
+        self.optimizer, self.policy_parameters = build_optimizer(self.policy, config.optim)
+        if resume is None:
+            self.run_dir = new_run_dir(config)
+            save_config(config, self.run_dir / "config.yaml")
+        else:
+            self.run_dir = resume
+        self.checkpoints = self.run_dir / "checkpoints"
+        self.checkpoints.mkdir(exist_ok=True)
+        self.progress = Progress()
+        state = None
+        if resume is not None:
+            state = load_checkpoint(self.policy, self.optimizer, newest_intact_checkpoint(self.checkpoints))
+            self.progress = Progress(**state["progress"])
+            self.minibatch_rng.bit_generator.state = state["minibatch_rng"]
+            print(f"Resuming {self.run_dir} after update {self.progress.update} ({self.progress.env_steps} env steps).",
+                  file=sys.stderr)
+        resume_after = self.progress.update if resume is not None else None
+        self.metrics = MetricsLog(self.run_dir, resume_after, wandb_config=asdict(config) if config.train.wandb else None)
+        self.trajectory_log = TrajectoryLog(self.run_dir, config.train.log_trajectories, resume_after)
+        self.envs = LockstepEnvs(
+            config.env.id, config.env.num_envs, self.interface, config.env.history, config.env.invalid_penalty,
+            next_seed=lambda: int(self.seed_rng.integers(TRAINING_SEED_LIMIT)), env_kwargs=config.env.kwargs,
+            autoreset=not self.grouped, reward_clip=config.env.reward_clip, step_timeout=config.env.step_timeout,
+        )
+        if state is not None:
+            self.seed_rng.bit_generator.state = state["seed_rng"]
+            if "episodes" in state:
+                self.envs.restore(state["episodes"])
+        self.rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
+        self.initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
+        self.invalid_streak = 0
+        self.bar = tqdm(
+            total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
+            desc=f"train {self.run_dir.name}", disable=not progress_bar, file=sys.stderr,
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.progress.env_steps >= self.config.train.total_env_steps
+
+    def start_update(self) -> float:
+        """Empty the per-rollout caches and set this update's learning rates; returns the policy's."""
+        self.policy.forget_frames()
+        return set_cosine_learning_rates(
+            self.optimizer, self.progress.env_steps / self.config.train.total_env_steps, self.config.optim
+        )
+
+    def collect(self) -> Rollout:
+        """A rollout of train.rollout_steps steps in every env (critic algorithms), or one episode
+        per env in groups on shared seeds (LOOP, GRPO); behaviour log-probs recomputed by the
+        training forward when generation.recompute_logprobs is set."""
+        if self.grouped:
+            trajectories, episodes, timing = collect_group_episodes(
+                self.envs, self.policy, self.rollout_settings, self.algorithm.group_size
+            )
+            records = [record for trajectory in trajectories for record in trajectory]
+        else:
+            buffer, episodes, timing = collect_rollout(self.envs, self.policy, self.rollout_settings,
+                                                       self.config.train.rollout_steps)
+            records, trajectories = buffer.flat_records(), buffer.env_trajectories()
+        if self.config.generation.recompute_logprobs:
+            rescore(self.policy, records, self.config.generation.temperature)
+        steps = None if self.grouped else buffer.step_tensors()  # after rescoring: the grids read the values
+        return Rollout(records, trajectories, episodes, timing, steps)
+
+    def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """Advantages [B] and value targets [B] per record, and the critic's explained variance:
+        step-level GAE (critic algorithms) or one group-relative advantage per trajectory."""
+        if self.grouped:
+            _, advantages = group_advantages(rollout.trajectories, self.algorithm)
+            return advantages, torch.zeros(len(rollout.records)), None
+        steps = rollout.steps
+        advantages, returns = gae(
+            steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
+            self.algorithm.gamma, self.algorithm.gae_lambda,
+        )
+        advantages, returns = advantages.reshape(-1), returns.reshape(-1)
+        if self.algorithm.normalize_advantages:
+            advantages = normalize_advantages(advantages)
+        return advantages, returns, explained_variance(steps["values"].reshape(-1), returns)
+
+    def update(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
+        """The PPO epochs over the rollout (the value head alone during the critic's warm-up)."""
+        value_only = not self.grouped and self.progress.update < self.algorithm.value_warmup_updates
+        losses = ppo_update(
+            self.policy, self.optimizer, self.policy_parameters, UpdateBatch(rollout.records, advantages, returns),
+            self.algorithm, self.config.generation.temperature, value_only, self.minibatch_rng,
+        )
         if losses["skipped_steps"]:
-            print(f"Warning: update {progress.update + 1} skipped {losses['skipped_steps']} optimiser step(s) whose loss or "
-                  "gradient was not finite; the weights are unchanged by them.", file=sys.stderr)
+            print(f"Warning: update {self.progress.update + 1} skipped {losses['skipped_steps']} optimiser step(s) whose "
+                  "loss or gradient was not finite; the weights are unchanged by them.", file=sys.stderr)
+        return {**losses, "value_only": value_only}
+
+    def record(self, rollout: Rollout, losses: dict, explained: float | None, lr: float, seconds: float) -> dict:
+        """Count the update and return its metrics row; warn when every answer has been invalid
+        for several updates in a row."""
+        progress, records, episodes = self.progress, rollout.records, rollout.episodes
         progress.update += 1
         progress.env_steps += len(records)
         progress.total_episodes += len(episodes.returns)
@@ -228,52 +270,80 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             "mean_return": float(np.mean(episodes.returns)) if episodes.returns else None,
             "mean_length": float(np.mean(episodes.lengths)) if episodes.lengths else None,
             "invalid_rate": sum(r.invalid for r in records) / len(records),
-            "nonfinite_rewards": envs.nonfinite_rewards,
-            "world_restarts": envs.world_restarts,
+            "nonfinite_rewards": self.envs.nonfinite_rewards,
+            "world_restarts": self.envs.world_restarts,
             **losses,
-            "value_only": value_only,
             "explained_variance": explained,
             "env_steps_per_s": len(records) / seconds,
-            "tokens_per_s": timing.generated_tokens / max(timing.generation_seconds, 1e-9),
+            "tokens_per_s": rollout.timing.generated_tokens / max(rollout.timing.generation_seconds, 1e-9),
             "lr": lr,
             "seconds": seconds,
             "elapsed": progress.elapsed,
         }
-        invalid_streak = invalid_streak + 1 if row["invalid_rate"] == 1.0 else 0
-        if invalid_streak == ALL_INVALID_WARNING_UPDATES:
-            print(f"Warning: {all_invalid_cause(records, config.generation.max_new_tokens)}", file=sys.stderr)
-        finished = progress.env_steps >= total_steps
-        every = config.train.eval_every
-        if every and (progress.update % every == 0 or finished):
-            result = evaluate(
-                policy, config.env.id, config.train.eval_episodes, VALIDATION_SEED_START,
-                num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
-                history=config.env.history, invalid_penalty=config.env.invalid_penalty,
-                env_kwargs=config.env.kwargs, progress=False,
-            )
-            row["greedy_success_rate"] = result["success_rate"]
-        metrics.write(row)
-        bar.update(len(records))
-        bar.set_postfix(success=_fmt(row["success_rate"]), greedy=_fmt(row.get("greedy_success_rate")),
-                        invalid=f"{row['invalid_rate']:.2f}")
-        if progress.update % config.train.checkpoint_every == 0 or finished:
-            trajectory_log.write(progress.update, progress.env_steps, logged_trajectories, policy.answer_text, interface)
-            checkpoint()
-    bar.close()
-    envs.close()
-    metrics.close()
-    final = (checkpoints / "last").resolve()
-    summary = {
-        "run_dir": str(run_dir.resolve()),
-        "initial_checkpoint": initial_checkpoint,
-        "final_checkpoint": str(final),
-        "updates": progress.update,
-        "env_steps": progress.env_steps,
-        "episodes": progress.total_episodes,
-        "train_seconds": round(progress.elapsed, 1),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return run_dir
+        self.invalid_streak = self.invalid_streak + 1 if row["invalid_rate"] == 1.0 else 0
+        if self.invalid_streak == ALL_INVALID_WARNING_UPDATES:
+            print(f"Warning: {all_invalid_cause(records, self.config.generation.max_new_tokens)}", file=sys.stderr)
+        return row
+
+    def validate(self, row: dict) -> None:
+        """Greedy success on the validation seeds every train.eval_every updates and at the end."""
+        every = self.config.train.eval_every
+        if not every or (self.progress.update % every and not self.finished):
+            return
+        config = self.config
+        result = evaluate(
+            self.policy, config.env.id, config.train.eval_episodes, VALIDATION_SEED_START,
+            num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
+            history=config.env.history, invalid_penalty=config.env.invalid_penalty,
+            env_kwargs=config.env.kwargs, progress=False,
+        )
+        row["greedy_success_rate"] = result["success_rate"]
+
+    def log(self, row: dict) -> None:
+        self.metrics.write(row)
+        self.bar.update(row["env_steps"] - self.bar.n)
+        self.bar.set_postfix(success=_fmt(row["success_rate"]), greedy=_fmt(row.get("greedy_success_rate")),
+                             invalid=f"{row['invalid_rate']:.2f}")
+
+    def checkpoint(self, rollout: Rollout) -> None:
+        """Every train.checkpoint_every updates and at the end: the logged trajectories, then the
+        checkpoint (weights, optimiser, random states and every episode in flight)."""
+        progress, config = self.progress, self.config
+        if progress.update % config.train.checkpoint_every and not self.finished:
+            return
+        self.trajectory_log.write(progress.update, progress.env_steps, rollout.trajectories, self.policy.answer_text,
+                                  self.interface)
+        state = {
+            "progress": progress.__dict__,
+            "seed_rng": self.seed_rng.bit_generator.state,
+            "minibatch_rng": self.minibatch_rng.bit_generator.state,
+            "episodes": self.envs.episodes_in_flight(),
+        }
+        run_settings = {
+            "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
+            "invalid_penalty": config.env.invalid_penalty, "instruction_first": config.env.instruction_first,
+            "max_new_tokens": config.generation.max_new_tokens,
+            "temperature": config.generation.temperature, "dtype": config.model.dtype,
+        }
+        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, f"update_{progress.update:05d}",
+                        run_settings, keep=config.train.keep_checkpoints)
+
+    def finish(self) -> Path:
+        """Close the worlds and logs and write summary.json; returns the run folder."""
+        self.bar.close()
+        self.envs.close()
+        self.metrics.close()
+        summary = {
+            "run_dir": str(self.run_dir.resolve()),
+            "initial_checkpoint": self.initial_checkpoint,
+            "final_checkpoint": str((self.checkpoints / "last").resolve()),
+            "updates": self.progress.update,
+            "env_steps": self.progress.env_steps,
+            "episodes": self.progress.total_episodes,
+            "train_seconds": round(self.progress.elapsed, 1),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return self.run_dir
 
 
 ALL_INVALID_WARNING_UPDATES = 3

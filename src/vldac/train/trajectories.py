@@ -4,6 +4,7 @@ At every checkpointed update the trainer saves the rollout of its first ``train.
 environments to ``RUN_DIR/trajectories/update_NNNNN.json``: each step's frame history (as PNG,
 each distinct frame stored once), the observation text, the model's answer as generated, the
 parsed thoughts and action (or why the answer was invalid), the reward and the critic's value.
+The files are kept for the whole run (about 250 KB per logged update of the default job).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import io
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +23,6 @@ from PIL import Image
 from vldac.agents.base import LanguageInterface
 from vldac.models.vision_cache import frame_key
 from vldac.rollout.buffer import StepRecord
-
-TRAJECTORY_FILE_PATTERN = "update_*.json"
-
 
 def png_base64(frame: np.ndarray) -> str:
     """An HxWx3 uint8 frame as base64-encoded PNG."""
@@ -40,7 +39,7 @@ class TrajectoryLog:
         self.folder = run_dir / "trajectories"
         self.episodes_per_update = episodes_per_update
         if resume_after is not None and self.folder.is_dir():
-            for path in self.folder.glob(TRAJECTORY_FILE_PATTERN):
+            for path in self.folder.glob("update_*.json"):
                 if int(path.stem.removeprefix("update_")) > resume_after:
                     path.unlink()
 
@@ -67,13 +66,13 @@ class TrajectoryLog:
             steps = []
             for record in records:
                 answer = decode(record.token_ids.tolist())
-                parsed = interface.parse(answer)
+                parsed = interface.parse("" if record.cut_off else answer)  # as the collector parsed it
                 steps.append({
                     "frames": [frame_index(frame) for frame in record.frames],
                     "observation": record.text,
                     "answer": answer,
                     "thoughts": parsed.thoughts,
-                    "action": None if parsed.action is None else interface.action_names[parsed.action],
+                    "action": None if record.invalid else interface.action_names[parsed.action],
                     "invalid": record.invalid,
                     "error": ("it reached the token limit without an end token" if record.cut_off else parsed.error)
                     if record.invalid else None,
@@ -87,5 +86,7 @@ class TrajectoryLog:
         self.folder.mkdir(exist_ok=True)
         path = self.folder / f"update_{update:05d}.json"
         document = {"update": update, "env_steps": env_steps, "images": images, "episodes": episodes}
-        path.write_text(json.dumps(document, allow_nan=False, separators=(",", ":")))
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(document, allow_nan=False, separators=(",", ":")))
+        os.replace(partial, path)  # a report of a running or killed run never reads half a file
         return path
