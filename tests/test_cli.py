@@ -52,6 +52,13 @@ def test_train_then_eval_writes_the_run_folder_contract(tiny_qwen2vl_dir, tmp_pa
     assert Path(summary["initial_checkpoint"]) == tiny_qwen2vl_dir.resolve()
     final = Path(summary["final_checkpoint"])
     assert (final / "adapter_model.safetensors").is_file() and (final / "value_head.safetensors").is_file()
+    code = (  # the final checkpoint loads with plain transformers + peft
+        "import sys; from transformers import AutoModelForImageTextToText; from peft import PeftModel;"
+        f"base = AutoModelForImageTextToText.from_pretrained({str(tiny_qwen2vl_dir)!r});"
+        f"model = PeftModel.from_pretrained(base, {str(final)!r}); print(type(model).__name__)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0 and "PeftModel" in loaded.stdout, loaded.stderr[-2000:]
 
     result = vldac("eval", str(final), "--env", "vldac/NumberLine-v0", "--episodes", "5", "--seed", "1000000",
                    "--env-kwargs", json.dumps({"frame_size": FRAME_SIZE}), "--max-new-tokens", "12", cwd=tmp_path)
@@ -60,19 +67,6 @@ def test_train_then_eval_writes_the_run_folder_contract(tiny_qwen2vl_dir, tmp_pa
     metrics = json.loads(lines[0])
     assert metrics["episodes"] == 5
     assert {"success_rate", "mean_return", "mean_length", "invalid_rate"} <= set(metrics)
-
-
-def test_final_checkpoint_loads_with_plain_transformers_and_peft(tiny_qwen2vl_dir, tmp_path):
-    vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 16), "name=plain", cwd=tmp_path)
-    final = Path(json.loads((tmp_path / "runs" / "plain" / "summary.json").read_text())["final_checkpoint"])
-    code = (
-        "import sys; from transformers import AutoModelForImageTextToText; from peft import PeftModel;"
-        f"base = AutoModelForImageTextToText.from_pretrained({str(tiny_qwen2vl_dir)!r});"
-        f"model = PeftModel.from_pretrained(base, {str(final)!r}); print(type(model).__name__)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "PeftModel" in result.stdout
 
 
 def killed_after_third_checkpoint(overrides: list[str], cwd: Path) -> Path:
@@ -86,15 +80,6 @@ def killed_after_third_checkpoint(overrides: list[str], cwd: Path) -> Path:
     process.send_signal(signal.SIGKILL)
     process.wait()
     return run
-
-
-def test_kill_9_then_resume_continues_without_duplicate_rows(tiny_qwen2vl_dir, tmp_path):
-    run = killed_after_third_checkpoint(tiny_overrides(tiny_qwen2vl_dir, 80), tmp_path)
-    assert (run / "checkpoints" / "last").exists()
-    vldac("train", "--resume", str(run), cwd=tmp_path)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [row["update"] for row in rows] == list(range(1, 11))
-    assert rows[-1]["env_steps"] == 80
 
 
 def test_bad_config_key_is_one_sentence_and_exit_2(tmp_path):
@@ -154,7 +139,8 @@ def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_
     vldac("train", "--resume", str(killed), cwd=tmp_path)
     rows = {name: [without_timing(json.loads(line)) for line in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
             for name in ("whole", "killed")}
-    assert len(rows["whole"]) == 8 and rows["killed"] == rows["whole"]
+    assert [row["update"] for row in rows["whole"]] == list(range(1, 9)) and rows["whole"][-1]["env_steps"] == 64
+    assert rows["killed"] == rows["whole"]  # no row lost or repeated, every number (timing aside) the same
     for file in ("adapter_model.safetensors", "value_head.safetensors"):
         whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "last" / file)
         resumed = load_file(killed / "checkpoints" / "last" / file)

@@ -13,15 +13,18 @@ DEFAULT_SFT_RECIPE = "sft_numberline_tiny"
 
 def _train(args: argparse.Namespace) -> None:
     from vldac.config import TrainConfig, load_config, read_recipe
-    from vldac.train.trainer import resume_config, train
 
     if args.resume is not None:
         if args.config is not None or args.overrides:
             raise UsageError("--resume continues a run with its saved config; give no recipe or overrides with it.")
+        from vldac.train.trainer import resume_config, train
+
         run_dir = Path(args.resume)
         run = train(resume_config(run_dir), resume=run_dir)
     else:
         config = load_config(TrainConfig, read_recipe(args.config, DEFAULT_TRAIN_RECIPE), args.overrides)
+        from vldac.train.trainer import train
+
         run = train(config)
     summary = json.loads((run / "summary.json").read_text())
     print(f"Run finished: {run}", file=sys.stderr)
@@ -41,18 +44,18 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _tiny_model(args: argparse.Namespace) -> None:
-    from vldac.config import EnvSettings
-    from vldac.models.tiny import FAMILIES
-    from vldac.train.sft import save_tiny_model
-
-    if args.family not in FAMILIES:
-        raise UsageError(f"family '{args.family}' is unknown; use one of {', '.join(FAMILIES)}.")
     if args.frame_size < 28 or args.frame_size % 28:
         raise UsageError(f"--frame-size {args.frame_size} must be a multiple of 28 pixels (28, 56, 84, ...): "
                          "every family's patches and merges tile 28-pixel squares.")
     output = Path(args.output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise UsageError(f"{output} exists and is not an empty folder; give a new folder.")
+    from vldac.config import EnvSettings
+    from vldac.models.tiny import FAMILIES
+    from vldac.train.sft import save_tiny_model
+
+    if args.family not in FAMILIES:
+        raise UsageError(f"family '{args.family}' is unknown; use one of {', '.join(FAMILIES)}.")
     env = EnvSettings(id=args.env, kwargs={"frame_size": args.frame_size})
     print(f"Tiny {args.family} model saved to {save_tiny_model(args.family, output, args.seed, env)}", file=sys.stderr)
 
@@ -209,28 +212,32 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def one_sentence_errors() -> tuple[type[Exception], ...]:
-    """The errors vldac reports as one sentence with exit code 2 (imported once one was raised, so
-    that light commands do not load torch)."""
-    from vldac.config import ConfigError
+def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
+    """vldac's RuntimeErrors that are reported as one sentence with exit code 2 (imported once one
+    was raised, so that light commands do not load torch)."""
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
     from vldac.rollout.collector import WorldCrashed
     from vldac.train.checkpoints import NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
-    return (ConfigError, ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed, UsageError,
-            FileNotFoundError, ValueError)
+    return ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every ValueError (bad settings: ConfigError, UsageError, ...) and missing file is one
+    sentence with exit code 2, as are vldac's own RuntimeErrors; anything else is a bug and keeps
+    its traceback."""
     args = parser().parse_args(argv)
     if getattr(args, "config", None) and "=" in args.config:
         args.overrides, args.config = [args.config, *args.overrides], None
     try:
         args.run(args)
-    except Exception as error:
-        if not isinstance(error, one_sentence_errors()):
+    except (ValueError, FileNotFoundError) as error:
+        print(f"vldac {args.command}: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        if not isinstance(error, one_sentence_runtime_errors()):
             raise
         print(f"vldac {args.command}: {error}", file=sys.stderr)
         return 2
