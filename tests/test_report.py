@@ -131,6 +131,7 @@ def test_report_of_a_stopped_run_with_a_cut_line_and_nulls(tmp_path):
     assert "id='curve-success_rate'" in page and "id='curve-kl'" in page
     assert "id='curve-greedy_success_rate'" not in page
     assert "the run is still going or was stopped" in page
+    assert "1 line(s) of metrics.jsonl could not be read" in page
     assert "None saved" in page
 
 
@@ -165,6 +166,14 @@ def test_report_of_a_folder_without_metrics_is_one_sentence(tmp_path):
     assert result.stderr.strip() == (f"vldac report: {tmp_path} has no metrics.jsonl; vldac report takes a run folder "
                                      "written by vldac train.")
     assert not (tmp_path / "report.html").exists()
+
+
+def test_report_output_must_name_a_file_in_an_existing_folder(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"update": 1, "env_steps": 1, "kl": 0.0}) + "\n")
+    for output in (f"{tmp_path / 'new'}/", str(tmp_path), str(tmp_path / "missing" / "report.html")):
+        result = vldac("report", str(tmp_path), "--output", output, cwd=tmp_path, check=False)
+        assert result.returncode == 2 and "must name a file in an existing folder" in result.stderr, output
+    assert not (tmp_path / "new").exists() and not (tmp_path / "report.html").exists()
 
 
 def test_a_resumed_run_drops_the_trajectories_after_its_checkpoint(tmp_path):

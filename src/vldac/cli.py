@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def _report(args: argparse.Namespace) -> None:
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a folder; vldac report takes a run folder written by vldac train.")
     output = Path(args.output) if args.output else None
-    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+    if output is not None and (args.output.endswith(("/", os.sep)) or output.is_dir() or not output.parent.is_dir()):
         raise UsageError(f"--output {output} must name a file in an existing folder, e.g. {run_dir / 'report.html'}.")
     print(write_report(run_dir, output))
 

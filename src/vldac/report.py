@@ -52,7 +52,7 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
     metrics_path = run_dir / "metrics.jsonl"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no metrics.jsonl; vldac report takes a run folder written by vldac train.")
-    rows = read_metrics(metrics_path)
+    rows, unreadable = read_metrics(metrics_path)
     config_path = run_dir / "config.yaml"
     summary_path = run_dir / "summary.json"
     config_text = config_path.read_text() if config_path.is_file() else "(no config.yaml)"
@@ -61,6 +61,8 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
         f"<h1>vldac run <code>{html.escape(run_dir.name)}</code></h1>",
         f'<p>Trained with VL-DAC and its baselines (<a href="{PAPER_URL}">arXiv 2508.04280</a>).</p>',
         summary_section(summary, rows),
+        (f"<p class='missing'>{unreadable} line(s) of metrics.jsonl could not be read (a run still writing, or killed "
+         "mid-line) and are left out of the curves.</p>") if unreadable else "",
         curves_section(rows),
         trajectories_section(sorted((run_dir / "trajectories").glob(TRAJECTORY_FILES))),
         f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>",
@@ -80,15 +82,16 @@ def read_json(path: Path) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-def read_metrics(path: Path) -> list[dict]:
-    """The rows of metrics.jsonl; a line cut off by a kill is skipped."""
-    rows = []
+def read_metrics(path: Path) -> tuple[list[dict], int]:
+    """The rows of metrics.jsonl, and how many lines were unreadable (a line being written, or cut
+    off by a kill, is left out)."""
+    rows, unreadable = [], 0
     for line in path.read_text().splitlines():
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
-    return rows
+            unreadable += 1
+    return rows, unreadable
 
 
 def summary_section(summary: dict | None, rows: list[dict]) -> str:

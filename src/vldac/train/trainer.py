@@ -291,6 +291,7 @@ class TrainingRun:
         if not every or (self.progress.update % every and not self.finished):
             return
         config = self.config
+        self.bar.set_postfix_str(f"greedy validation on {config.train.eval_episodes} episodes")
         result = evaluate(
             self.policy, config.env.id, config.train.eval_episodes, VALIDATION_SEED_START,
             num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
@@ -355,7 +356,8 @@ def all_invalid_cause(records: list[StepRecord], max_new_tokens: int) -> str:
     cut_off = sum(r.cut_off for r in records) / len(records)
     if cut_off >= 0.5:
         return (f"every answer of the last {ALL_INVALID_WARNING_UPDATES} updates was invalid, and {cut_off:.0%} of them "
-                f"reached generation.max_new_tokens={max_new_tokens} without an end token; raise generation.max_new_tokens.")
+                f"reached generation.max_new_tokens={max_new_tokens} without an end token; raise generation.max_new_tokens "
+                "(a model with random weights, such as vldac tiny-model's, answers invalidly whatever the limit).")
     return (f"every answer of the last {ALL_INVALID_WARNING_UPDATES} updates was invalid although most ended before the "
             "token limit: the model does not write the world's answer format; start from a warm start that does "
             "(vldac sft) or check the prompt.")
