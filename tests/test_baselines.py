@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from tests.conftest import FRAME_SIZE
 from tests.test_cli import tiny_overrides, vldac
 from tests.test_policy import numberline_envs
 from vldac.agents import action_field_offset, format_answer

@@ -213,6 +213,18 @@ def _ids(tokenizer: PreTrainedTokenizerFast, *tokens: str) -> list[int]:
     return [tokenizer.convert_tokens_to_ids(token) for token in tokens]
 
 
+def _qwen_vision_tokens(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    """The config fields naming the Qwen-VL families' image and video markers."""
+    image, video, start, end = _ids(tokenizer, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    return dict(image_token_id=image, video_token_id=video, vision_start_token_id=start, vision_end_token_id=end)
+
+
+def _qwen_image_processor(spec: TinyVLMSpec) -> Qwen2VLImageProcessorPil:
+    """The Qwen2-VL image processor with its pixel budget fixed to one frame, 14-px patches."""
+    pixels = spec.frame_size * spec.frame_size
+    return Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels, patch_size=PATCH)
+
+
 def _text_config(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast, **family_fields) -> dict:
     """The language model's sizes, its special ids (bos is the pad token where the family has no
     begin-of-text token, as in Qwen's configs) and tied embeddings, plus ``family_fields``."""
@@ -268,7 +280,6 @@ def _qwen_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     else:
         config_class, processor_class = Qwen2VLConfig, VideoFreeQwen2VLProcessor
         vision_config = dict(common, embed_dim=spec.vision_embed_dim, hidden_size=spec.hidden_size, mlp_ratio=2)
-    image, video, start, end = _ids(tokenizer, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
     config = config_class(
         text_config=_text_config(
             spec, tokenizer,
@@ -279,15 +290,10 @@ def _qwen_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
             ),
         ),
         vision_config=vision_config,
-        image_token_id=image,
-        video_token_id=video,
-        vision_start_token_id=start,
-        vision_end_token_id=end,
+        **_qwen_vision_tokens(tokenizer),
         tie_word_embeddings=True,
     )
-    pixels = spec.frame_size * spec.frame_size
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels)
-    return config, processor_class(image_processor=image_processor, tokenizer=tokenizer,
+    return config, processor_class(image_processor=_qwen_image_processor(spec), tokenizer=tokenizer,
                                    chat_template=tokenizer.chat_template)
 
 
@@ -297,7 +303,6 @@ def _qwen3_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     first text layer; 14-px patches (the stock model's are 16) merged 2x2, so frames tokenise as
     in Qwen2-VL; the Qwen2-VL image processor with its pixel budget fixed to one frame."""
     half = spec.hidden_size // spec.num_heads // 2
-    image, video, start, end = _ids(tokenizer, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
     config = Qwen3VLConfig(
         text_config=_text_config(
             spec, tokenizer,
@@ -317,15 +322,10 @@ def _qwen3_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
             num_position_embeddings=(spec.frame_size // PATCH) ** 2,
             deepstack_visual_indexes=[0],
         ),
-        image_token_id=image,
-        video_token_id=video,
-        vision_start_token_id=start,
-        vision_end_token_id=end,
+        **_qwen_vision_tokens(tokenizer),
         tie_word_embeddings=True,
     )
-    pixels = spec.frame_size * spec.frame_size
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels, patch_size=PATCH)
-    return config, VideoFreeQwen3VLProcessor(image_processor, tokenizer, chat_template=tokenizer.chat_template)
+    return config, VideoFreeQwen3VLProcessor(_qwen_image_processor(spec), tokenizer, chat_template=tokenizer.chat_template)
 
 
 def _gemma3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:

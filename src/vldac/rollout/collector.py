@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from vldac.agents import FrameHistory, LanguageInterface, action_field_offset
 from vldac.envs import make_world
