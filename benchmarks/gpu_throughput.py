@@ -40,6 +40,7 @@ from vldac.models.loading import build_policy
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.trainer import build_optimizer
+from vldac.train.distributed import Ranks
 from vldac.train.update import UpdateBatch, ppo_update
 
 FRAME_SIZE = 224
@@ -135,6 +136,7 @@ def measure(folder: Path, num_envs: int, args: argparse.Namespace, device: torch
     policy.tokens = policy.engine.tokens = dataclasses.replace(policy.tokens, blocked_ids=blocked)
     policy.scorer.blocked_ids = list(blocked)
     optimizer, parameters = build_optimizer(policy, OptimSettings(lr=1e-5, value_lr=1e-4))
+    ranks = Ranks(str(device))
     settings = AlgorithmSettings(minibatch_size=args.minibatch_size, ppo_epochs=2, kl_coef=0.05)
     seeds = iter(range(1_000_000))
     envs = LockstepEnvs("vldac-bench/RandomBlocks-v0", num_envs, NavigationPrompt(), HISTORY, -1.0, seeds.__next__)
@@ -151,7 +153,7 @@ def measure(folder: Path, num_envs: int, args: argparse.Namespace, device: torch
         records = buffer.flat_records()
         advantages = torch.from_numpy(rng.standard_normal(len(records)).astype(np.float32))
         ppo_update(policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
-                   settings, 1.0, value_only=False, rng=rng)
+                   settings, 1.0, value_only=False, rng=rng, ranks=ranks, scorer=policy.scorer)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return {"seconds": time.perf_counter() - started, "generation_seconds": timing.generation_seconds,

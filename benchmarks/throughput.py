@@ -45,6 +45,7 @@ from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings, OptimSe
 from vldac.models.loading import build_policy
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.trainer import build_optimizer
+from vldac.train.distributed import Ranks
 from vldac.train.update import UpdateBatch, ppo_update
 
 INSTRUCTION = (
@@ -156,6 +157,7 @@ def main() -> None:
     policy.reference_logprobs = stopwatch.wrap("reference", policy.reference_logprobs)
 
     optimizer, parameters = build_optimizer(policy, OptimSettings(lr=1e-5, value_lr=1e-4))
+    ranks = Ranks("cpu")
     settings = AlgorithmSettings(minibatch_size=16, ppo_epochs=2, kl_coef=0.05)
     seeds = iter(range(1_000_000))
     envs = LockstepEnvs("vldac-bench/NumberLineFrames-v0", args.num_envs, PublishedInstruction(), 1, -1.0, seeds.__next__)
@@ -170,7 +172,7 @@ def main() -> None:
         records = buffer.flat_records()
         advantages = torch.from_numpy(rng.standard_normal(len(records)).astype(np.float32))
         ppo_update(policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
-                   settings, 1.0, value_only=False, rng=rng)
+                   settings, 1.0, value_only=False, rng=rng, ranks=ranks, scorer=policy.scorer)
         finished = time.perf_counter()
         bootstrap, reference = stopwatch.seconds.get("bootstrap", 0.0), stopwatch.seconds.get("reference", 0.0)
         return {

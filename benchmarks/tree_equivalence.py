@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import pickle
 
 import numpy as np
@@ -92,13 +93,20 @@ def update(config, policy, rollouts_path: str, output: str) -> None:
                                   weight_decay=config.optim.weight_decay)
     rng = np.random.default_rng(1)
     algorithm = config.algorithm
+    # Trees from before multi-process training take no ranks (one process either way).
+    if "ranks" in inspect.signature(ppo_update).parameters:
+        from vldac.train.distributed import Ranks
+
+        one_process = {"ranks": Ranks("cpu"), "scorer": policy.scorer}
+    else:
+        one_process = {}
     for index, (fields, steps) in enumerate(saved):
         records = [StepRecord(**row) for row in fields]
         advantages, returns = gae(steps["rewards"], steps["values"], steps["next_values"], steps["terminated"],
                                   steps["truncated"], algorithm.gamma, algorithm.gae_lambda)
         losses = ppo_update(policy, optimizer, parameters,
                             UpdateBatch(records, normalize_advantages(advantages.reshape(-1)), returns.reshape(-1)),
-                            algorithm, 1.0, value_only=index == 0, rng=rng)
+                            algorithm, 1.0, value_only=index == 0, rng=rng, **one_process)
         print(f"update {index}: " + ", ".join(f"{key} {value:.6g}" for key, value in losses.items() if value is not None))
     torch.save({"lora": [p.detach() for p in parameters], "head": [p.detach() for p in policy.value_head.parameters()]},
                output)

@@ -69,16 +69,21 @@ def test_train_then_eval_writes_the_run_folder_contract(tiny_qwen2vl_dir, tmp_pa
     assert {"success_rate", "mean_return", "mean_length", "invalid_rate"} <= set(metrics)
 
 
-def killed_after_third_checkpoint(overrides: list[str], cwd: Path) -> Path:
-    """Start ``vldac train`` as run "killed", kill -9 it once its third checkpoint exists; its run folder."""
-    process = subprocess.Popen([sys.executable, "-m", "vldac", "train", *overrides, "name=killed"], cwd=cwd,
+VLDAC = (sys.executable, "-m", "vldac")
+
+
+def killed_after_third_checkpoint(overrides: list[str], cwd: Path, launcher: tuple[str, ...] = VLDAC) -> Path:
+    """Start ``vldac train`` (through ``launcher``) as run "killed", kill -9 its whole process
+    group once its third checkpoint exists; its run folder (asserted unfinished)."""
+    process = subprocess.Popen([*launcher, "train", *overrides, "name=killed"], cwd=cwd, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = cwd / "runs" / "killed"
     deadline = time.time() + 240
     while time.time() < deadline and not (run / "checkpoints" / "update_00003").exists():
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    assert not (run / "summary.json").exists(), "the run ended before the kill"
     return run
 
 

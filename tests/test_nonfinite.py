@@ -16,6 +16,7 @@ from vldac.config import AlgorithmSettings
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout
 from vldac.train.checkpoints import NonFiniteWeights, save_checkpoint
 from vldac.train.run_log import MetricsLog
+from vldac.train.distributed import Ranks
 from vldac.train.update import UpdateBatch, ppo_update
 
 
@@ -53,12 +54,14 @@ def test_a_non_finite_loss_skips_the_optimiser_step_and_leaves_the_weights(tiny_
     before = [p.detach().clone() for p in policy.scorer.parameters()]
     batch = rollout_batch(policy, lambda n: torch.full((n,), math.nan))
     result = ppo_update(policy, optimizer, parameters, batch, AlgorithmSettings(minibatch_size=4, ppo_epochs=2), 1.0,
-                        value_only=False, rng=np.random.default_rng(0))
+                        value_only=False, rng=np.random.default_rng(0),
+                        ranks=Ranks("cpu"), scorer=policy.scorer)
     assert result["skipped_steps"] == 4  # 8 records, 2 mini-batches, 2 epochs
     assert result["policy_loss"] is None
     assert all(torch.equal(b, p) for b, p in zip(before, policy.scorer.parameters()))
     healthy = ppo_update(policy, optimizer, parameters, rollout_batch(policy, torch.randn),
-                         AlgorithmSettings(minibatch_size=4, ppo_epochs=1), 1.0, value_only=False, rng=np.random.default_rng(0))
+                         AlgorithmSettings(minibatch_size=4, ppo_epochs=1), 1.0, value_only=False, rng=np.random.default_rng(0),
+                        ranks=Ranks("cpu"), scorer=policy.scorer)
     assert healthy["skipped_steps"] == 0 and math.isfinite(healthy["policy_loss"])
 
 
@@ -70,7 +73,8 @@ def test_a_non_finite_gradient_skips_the_step(tiny_qwen2vl_dir):
     parameters[0].register_hook(lambda gradient: torch.full_like(gradient, math.nan))  # a finite loss, a NaN gradient
     before = [p.detach().clone() for p in policy.scorer.parameters()]
     result = ppo_update(policy, optimizer, parameters, batch, AlgorithmSettings(minibatch_size=8, ppo_epochs=1), 1.0,
-                        value_only=False, rng=np.random.default_rng(0))
+                        value_only=False, rng=np.random.default_rng(0),
+                        ranks=Ranks("cpu"), scorer=policy.scorer)
     assert result["skipped_steps"] == 1
     assert all(torch.equal(b, p) for b, p in zip(before, policy.scorer.parameters()))
 

@@ -18,6 +18,7 @@ from vldac.models.tiny import FAMILIES as TINY_FAMILIES
 from vldac.models.tokens import AnswerTokens, pad_answers
 from vldac.models.vision_cache import frame_key
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
+from vldac.train.distributed import Ranks
 from vldac.train.update import UpdateBatch, ppo_update
 from tests.conftest import FRAME_SIZE
 
@@ -388,7 +389,7 @@ def check_first_ratio_after_an_update(model_dir, instruction_first: bool) -> Non
         advantages = torch.linspace(-1, 1, len(records))
         diagnostics = ppo_update(
             policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
-            settings, 1.0, value_only=False, rng=rng,
+            settings, 1.0, value_only=False, rng=rng, ranks=Ranks("cpu"), scorer=policy.scorer,
         )
         if update == 0:
             assert any(not torch.equal(b, p) for b, p in zip(before, parameters)), "the first update must move LoRA"

@@ -27,6 +27,8 @@ def _train(args: argparse.Namespace) -> None:
         from vldac.train.trainer import train
 
         run = train(config)
+    if run is None:  # a rank after 0 of a multi-process run: rank 0 reports
+        return
     summary = json.loads((run / "summary.json").read_text())
     print(f"Run finished: {run}", file=sys.stderr)
     print(f"  initial checkpoint: {summary['initial_checkpoint']}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 A checkpoint folder holds the adapter (or full model) and processor via save_pretrained,
 ``value_head.safetensors``, ``optimizer.pt`` (optimiser state, read back with
-``torch.load(weights_only=True)``), ``trainer_state.json`` (counters and random states) and
+``torch.load(weights_only=True)``), ``trainer_state.json`` (counters, and each rank's random states
+and episodes in flight) and
 ``manifest.json`` (every file's size and SHA-256, checked when the checkpoint is read back).
 It is written under a temporary name and renamed into place; ``checkpoints/last`` is a
 symlink swapped atomically, so a run killed at any moment leaves a complete last checkpoint.
@@ -72,7 +73,7 @@ def save_checkpoint(
     save_policy(policy, staging)
     save_run_settings(staging, run_settings)
     torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
-    (staging / TRAINER_STATE).write_text(json.dumps({**state, "torch_rng": torch_rng_state()}))
+    (staging / TRAINER_STATE).write_text(json.dumps(state))
     write_manifest(staging)
     for file in staging.iterdir():
         with open(file, "rb") as handle:
@@ -119,8 +120,8 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     folder: Path,
 ) -> dict[str, Any]:
-    """Restore weights, optimiser and torch's random state; returns the trainer state (the
-    learning-rate schedule follows from its environment-step count)."""
+    """Restore weights and optimiser; returns the trainer state (the learning-rate schedule
+    follows from its environment-step count; the random states are the trainer's to restore)."""
     folder = folder.resolve()
     problem = manifest_problem(folder)
     if problem is not None:
@@ -144,6 +145,9 @@ def load_checkpoint(
     policy.value_head.load_state_dict(load_file(folder / VALUE_HEAD_FILE))
     saved = torch.load(folder / OPTIMIZER_STATE, weights_only=True)
     optimizer.load_state_dict(saved["optimizer"])
-    state = json.loads((folder / TRAINER_STATE).read_text())
-    restore_torch_rng_state(state.pop("torch_rng"))
-    return state
+    return read_trainer_state(folder)
+
+
+def read_trainer_state(folder: Path) -> dict[str, Any]:
+    """A checkpoint's trainer state (counters, and each rank's random states and episodes)."""
+    return json.loads((folder / TRAINER_STATE).read_text())

@@ -1,5 +1,11 @@
 """The training loop, one named step at a time: collect -> advantages -> update -> record -> validate -> log
--> checkpoint; resumable exactly from any checkpoint."""
+-> checkpoint; resumable exactly from any checkpoint.
+
+The same loop runs on every rank of a multi-process run (see ``vldac.train.distributed``); where
+the ranks meet is visible in the steps: collect (each rank its own envs and seeds), advantages
+(normalised over the global batch), update (the engine all-reduces the gradients), record and
+validate (numbers summed over ranks), log and checkpoint (rank 0 writes, with every rank's
+environments and random states)."""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from vldac.algorithms import explained_variance, gae, group_normalized, leave_on
 from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config
 from vldac.envs import make_world
 from vldac.evaluate import TRAINING_SEED_LIMIT, evaluate
-from vldac.models.loading import build_policy, check_precision, resolve_device, resolve_model_path
+from vldac.models.loading import build_policy, check_precision, resolve_model_path
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import (
@@ -31,7 +37,15 @@ from vldac.rollout.collector import (
     collect_group_episodes,
     collect_rollout,
 )
-from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
+from vldac.train.checkpoints import (
+    load_checkpoint,
+    newest_intact_checkpoint,
+    read_trainer_state,
+    restore_torch_rng_state,
+    save_checkpoint,
+    torch_rng_state,
+)
+from vldac.train.distributed import Ranks, rank_random_streams, rank_seed_range
 from vldac.train.run_log import MetricsLog, check_wandb
 from vldac.train.trajectories import TrajectoryLog
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
@@ -110,21 +124,26 @@ def check_config(config: TrainConfig) -> None:
         check_wandb()
 
 
-def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path:
-    """Run (or resume) training; returns the run folder. Each update is the same named steps:
+def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path | None:
+    """Run (or resume) training; returns the run folder (None on the ranks after 0 of a
+    multi-process run, which leave the folder to rank 0). Each update is the same named steps:
     collect, advantages, update, record, validate, log, checkpoint."""
-    run = TrainingRun(config, resume, progress_bar)
-    while not run.finished:
-        started = time.perf_counter()
-        lr = run.start_update()
-        rollout = run.collect()
-        advantages, returns, explained = run.advantages(rollout)
-        losses = run.update(rollout, advantages, returns)
-        row = run.record(rollout, losses, explained, lr, seconds=time.perf_counter() - started)
-        run.validate(row)
-        run.log(row)
-        run.checkpoint(rollout)
-    return run.finish()
+    ranks = Ranks(config.model.device)
+    try:
+        run = TrainingRun(config, resume, progress_bar, ranks)
+        while not run.finished:
+            started = time.perf_counter()
+            lr = run.start_update()
+            rollout = run.collect()
+            advantages, returns, explained = run.advantages(rollout)
+            losses = run.update(rollout, advantages, returns)
+            row = run.record(rollout, losses, explained, lr, seconds=time.perf_counter() - started)
+            run.validate(row)
+            run.log(row)
+            run.checkpoint(rollout)
+        return run.finish()
+    finally:
+        ranks.end()
 
 
 @dataclass
@@ -142,59 +161,85 @@ class Rollout:
 
 
 class TrainingRun:
-    """Everything one run holds between updates (policy, optimiser, worlds, random states, logs),
-    with one method per step of an update."""
+    """Everything one rank of a run holds between updates (policy, optimiser, worlds, random
+    states, logs), with one method per step of an update."""
 
-    def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool):
+    def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool, ranks: Ranks):
         check_config(config)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # the same initial adapters and value head on every rank
         self.config = config
+        self.ranks = ranks
         self.algorithm = config.algorithm
         self.grouped = self.algorithm.name in GROUP_ALGORITHMS
-        self.seed_rng = np.random.default_rng(config.seed)
-        self.minibatch_rng = np.random.default_rng(config.seed + 1)
+        self.seed_rng, self.minibatch_rng, sampling_seed = rank_random_streams(config.seed, ranks.rank, ranks.world_size)
+        resume_from = mine = None
+        if resume is not None:  # this rank's part of the checkpoint, checked before the model loads
+            resume_from = newest_intact_checkpoint(resume / "checkpoints")
+            mine = self.rank_state_of(read_trainer_state(resume_from), resume)
         self.policy = build_policy(
-            config.model, device=resolve_device(config.model.device),
+            config.model, device=ranks.device,
             value_stop_gradient=self.algorithm.value_stop_gradient, instruction_first=config.env.instruction_first,
         )
+        if sampling_seed is not None:
+            torch.manual_seed(sampling_seed)
         self.interface = interface_for(config.env.id, config.env.kwargs)
-        self.optimizer, self.policy_parameters = build_optimizer(self.policy, config.optim)
-        if resume is None:
+        optimizer, self.policy_parameters = build_optimizer(self.policy, config.optim)
+        self.scorer, self.optimizer = ranks.prepare(self.policy.scorer, optimizer)
+        if resume is not None:
+            self.run_dir = resume
+        elif ranks.is_main:
             self.run_dir = new_run_dir(config)
             save_config(config, self.run_dir / "config.yaml")
-        else:
-            self.run_dir = resume
+        self.run_dir = Path(ranks.broadcast(str(self.run_dir) if ranks.is_main else None))
         self.checkpoints = self.run_dir / "checkpoints"
-        self.checkpoints.mkdir(exist_ok=True)
+        if ranks.is_main:
+            self.checkpoints.mkdir(exist_ok=True)
         self.progress = Progress()
-        state = None
-        if resume is not None:
-            state = load_checkpoint(self.policy, self.optimizer, newest_intact_checkpoint(self.checkpoints))
+        if resume_from is not None:
+            state = load_checkpoint(self.policy, self.optimizer, resume_from)
             self.progress = Progress(**state["progress"])
-            self.minibatch_rng.bit_generator.state = state["minibatch_rng"]
-            print(f"Resuming {self.run_dir} after update {self.progress.update} ({self.progress.env_steps} env steps).",
-                  file=sys.stderr)
+            self.minibatch_rng.bit_generator.state = mine["minibatch_rng"]
+            if ranks.is_main:
+                print(f"Resuming {self.run_dir} after update {self.progress.update} ({self.progress.env_steps} env steps).",
+                      file=sys.stderr)
         resume_after = self.progress.update if resume is not None else None
-        self.metrics = MetricsLog(self.run_dir, resume_after, wandb_config=asdict(config) if config.train.wandb else None)
-        self.trajectory_log = TrajectoryLog(self.run_dir, config.train.log_trajectories, resume_after)
+        self.metrics = self.trajectory_log = None
+        if ranks.is_main:
+            self.metrics = MetricsLog(self.run_dir, resume_after, wandb_config=asdict(config) if config.train.wandb else None)
+            self.trajectory_log = TrajectoryLog(self.run_dir, config.train.log_trajectories, resume_after)
+        first_seed, seed_stop = rank_seed_range(TRAINING_SEED_LIMIT, ranks.rank, ranks.world_size)
         self.envs = LockstepEnvs(
             config.env.id, config.env.num_envs, self.interface, config.env.history, config.env.invalid_penalty,
-            next_seed=lambda: int(self.seed_rng.integers(TRAINING_SEED_LIMIT)), env_kwargs=config.env.kwargs,
+            next_seed=lambda: first_seed + int(self.seed_rng.integers(seed_stop - first_seed)), env_kwargs=config.env.kwargs,
             autoreset=not self.grouped, reward_clip=config.env.reward_clip, step_timeout=config.env.step_timeout,
         )
-        if state is not None:
-            self.seed_rng.bit_generator.state = state["seed_rng"]
-            if "episodes" in state:
-                self.envs.restore(state["episodes"])
+        if mine is not None:
+            self.seed_rng.bit_generator.state = mine["seed_rng"]
+            if "episodes" in mine:
+                self.envs.restore(mine["episodes"])
+            if "torch_rng" in mine:
+                restore_torch_rng_state(mine["torch_rng"])
         self.rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
         self.initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
         self.invalid_streak = 0
         self.bar = tqdm(
             total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
-            desc=f"train {self.run_dir.name}", disable=not progress_bar, file=sys.stderr,
+            desc=f"train {self.run_dir.name}", disable=not (progress_bar and ranks.is_main), file=sys.stderr,
         )
+
+    def rank_state_of(self, state: dict, run_dir: Path) -> dict:
+        """This rank's part of a checkpoint's trainer state (its envs and random states); one
+        sentence when the checkpoint was written by another number of ranks."""
+        saved = state.get("ranks") or [state]  # a checkpoint of one process before ranks were saved
+        if len(saved) != self.ranks.world_size:
+            raise ConfigError(
+                f"{run_dir} was trained by {len(saved)} process(es) and this resume has {self.ranks.world_size}; "
+                f"every rank's environments and random states are in the checkpoint, so resume with the same number "
+                f"(torchrun --nproc_per_node {len(saved)} -m vldac train --resume ..., or vldac train --resume ... for 1)."
+            )
+        return saved[self.ranks.rank]
 
     @property
     def finished(self) -> bool:
@@ -211,35 +256,29 @@ class TrainingRun:
         """A rollout of train.rollout_steps steps in every env (critic algorithms), or one episode
         per env in groups on shared seeds (LOOP, GRPO); behaviour log-probs recomputed by the
         training forward when generation.recompute_logprobs is set."""
-        if self.grouped:
-            trajectories, episodes, timing = collect_group_episodes(
-                self.envs, self.policy, self.rollout_settings, self.algorithm.group_size
-            )
-            records = [record for trajectory in trajectories for record in trajectory]
-        else:
-            buffer, episodes, timing = collect_rollout(self.envs, self.policy, self.rollout_settings,
-                                                       self.config.train.rollout_steps)
-            records, trajectories = buffer.flat_records(), buffer.env_trajectories()
-        if self.config.generation.recompute_logprobs:
-            rescore(self.policy, records, self.config.generation.temperature)
+        with self.ranks.full_weights(self.scorer):
+            if self.grouped:
+                trajectories, episodes, timing = collect_group_episodes(
+                    self.envs, self.policy, self.rollout_settings, self.algorithm.group_size
+                )
+                records = [record for trajectory in trajectories for record in trajectory]
+            else:
+                buffer, episodes, timing = collect_rollout(self.envs, self.policy, self.rollout_settings,
+                                                           self.config.train.rollout_steps)
+                records, trajectories = buffer.flat_records(), buffer.env_trajectories()
+            if self.config.generation.recompute_logprobs:
+                rescore(self.policy, records, self.config.generation.temperature)
         steps = None if self.grouped else buffer.step_tensors()  # after rescoring: the grids read the values
         return Rollout(records, trajectories, episodes, timing, steps)
 
     def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Advantages [B] and value targets [B] per record, and the critic's explained variance:
-        step-level GAE (critic algorithms) or one group-relative advantage per trajectory."""
+        step-level GAE (critic algorithms, normalised over all ranks' steps) or one group-relative
+        advantage per trajectory (its group lives on one rank)."""
         if self.grouped:
             _, advantages = group_advantages(rollout.trajectories, self.algorithm)
             return advantages, torch.zeros(len(rollout.records)), None
-        steps = rollout.steps
-        advantages, returns = gae(
-            steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
-            self.algorithm.gamma, self.algorithm.gae_lambda,
-        )
-        advantages, returns = advantages.reshape(-1), returns.reshape(-1)
-        if self.algorithm.normalize_advantages:
-            advantages = normalize_advantages(advantages)
-        return advantages, returns, explained_variance(steps["values"].reshape(-1), returns)
+        return critic_advantages(rollout.steps, self.algorithm, self.ranks)
 
     def update(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
         """The PPO epochs over the rollout (the value head alone during the critic's warm-up)."""
@@ -247,60 +286,81 @@ class TrainingRun:
         losses = ppo_update(
             self.policy, self.optimizer, self.policy_parameters, UpdateBatch(rollout.records, advantages, returns),
             self.algorithm, self.config.generation.temperature, value_only, self.minibatch_rng,
+            ranks=self.ranks, scorer=self.scorer,
         )
-        if losses["skipped_steps"]:
+        if losses["skipped_steps"] and self.ranks.is_main:
             print(f"Warning: update {self.progress.update + 1} skipped {losses['skipped_steps']} optimiser step(s) whose "
                   "loss or gradient was not finite; the weights are unchanged by them.", file=sys.stderr)
         return {**losses, "value_only": value_only}
 
     def record(self, rollout: Rollout, losses: dict, explained: float | None, lr: float, seconds: float) -> dict:
-        """Count the update and return its metrics row; warn when every answer has been invalid
-        for several updates in a row."""
+        """Count the update (over all ranks) and return its metrics row; warn when every answer
+        has been invalid for several updates in a row."""
         progress, records, episodes = self.progress, rollout.records, rollout.episodes
+        everyone = self.ranks.gather({
+            "steps": len(records), "invalid": sum(r.invalid for r in records), "episodes": episodes,
+            "nonfinite_rewards": self.envs.nonfinite_rewards, "world_restarts": self.envs.world_restarts,
+            "generated_tokens": rollout.timing.generated_tokens, "generation_seconds": rollout.timing.generation_seconds,
+            "losses": losses,
+        })
+        steps = sum(rank["steps"] for rank in everyone)
+        returns = [value for rank in everyone for value in rank["episodes"].returns]
+        successes = [value for rank in everyone for value in rank["episodes"].successes]
+        lengths = [value for rank in everyone for value in rank["episodes"].lengths]
+        seconds = max(self.ranks.gather(seconds))
         progress.update += 1
-        progress.env_steps += len(records)
-        progress.total_episodes += len(episodes.returns)
+        progress.env_steps += steps
+        progress.total_episodes += len(returns)
         progress.elapsed += seconds
         row = {
             "update": progress.update,
             "env_steps": progress.env_steps,
-            "episodes_completed": len(episodes.returns),
+            "episodes_completed": len(returns),
             "total_episodes": progress.total_episodes,
-            "success_rate": float(np.mean(episodes.successes)) if episodes.successes else None,
-            "mean_return": float(np.mean(episodes.returns)) if episodes.returns else None,
-            "mean_length": float(np.mean(episodes.lengths)) if episodes.lengths else None,
-            "invalid_rate": sum(r.invalid for r in records) / len(records),
-            "nonfinite_rewards": self.envs.nonfinite_rewards,
-            "world_restarts": self.envs.world_restarts,
-            **losses,
+            "success_rate": float(np.mean(successes)) if successes else None,
+            "mean_return": float(np.mean(returns)) if returns else None,
+            "mean_length": float(np.mean(lengths)) if lengths else None,
+            "invalid_rate": sum(rank["invalid"] for rank in everyone) / steps,
+            "nonfinite_rewards": sum(rank["nonfinite_rewards"] for rank in everyone),
+            "world_restarts": sum(rank["world_restarts"] for rank in everyone),
+            **mean_over_ranks([rank["losses"] for rank in everyone]),
             "explained_variance": explained,
-            "env_steps_per_s": len(records) / seconds,
-            "tokens_per_s": rollout.timing.generated_tokens / max(rollout.timing.generation_seconds, 1e-9),
+            "env_steps_per_s": steps / seconds,
+            "tokens_per_s": sum(rank["generated_tokens"] for rank in everyone)
+            / max(max(rank["generation_seconds"] for rank in everyone), 1e-9),
             "lr": lr,
             "seconds": seconds,
             "elapsed": progress.elapsed,
         }
         self.invalid_streak = self.invalid_streak + 1 if row["invalid_rate"] == 1.0 else 0
-        if self.invalid_streak == ALL_INVALID_WARNING_UPDATES:
+        if self.invalid_streak == ALL_INVALID_WARNING_UPDATES and self.ranks.is_main:
             print(f"Warning: {all_invalid_cause(records, self.config.generation.max_new_tokens)}", file=sys.stderr)
         return row
 
     def validate(self, row: dict) -> None:
-        """Greedy success on the validation seeds every train.eval_every updates and at the end."""
+        """Greedy success on the validation seeds every train.eval_every updates and at the end;
+        each rank plays its slice of the seeds."""
         every = self.config.train.eval_every
         if not every or (self.progress.update % every and not self.finished):
             return
         config = self.config
         self.bar.set_postfix_str(f"greedy validation on {config.train.eval_episodes} episodes")
-        result = evaluate(
-            self.policy, config.env.id, config.train.eval_episodes, VALIDATION_SEED_START,
-            num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
-            history=config.env.history, invalid_penalty=config.env.invalid_penalty,
-            env_kwargs=config.env.kwargs, progress=False,
-        )
-        row["greedy_success_rate"] = result["success_rate"]
+        share = np.array_split(np.arange(config.train.eval_episodes), self.ranks.world_size)[self.ranks.rank]
+        successes = 0.0
+        if len(share):
+            with self.ranks.full_weights(self.scorer):
+                result = evaluate(
+                    self.policy, config.env.id, len(share), VALIDATION_SEED_START + int(share[0]),
+                    num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
+                    history=config.env.history, invalid_penalty=config.env.invalid_penalty,
+                    env_kwargs=config.env.kwargs, progress=False,
+                )
+            successes = round(result["success_rate"] * len(share))
+        row["greedy_success_rate"] = self.ranks.sum([successes])[0] / config.train.eval_episodes
 
     def log(self, row: dict) -> None:
+        if not self.ranks.is_main:
+            return
         self.metrics.write(row)
         self.bar.update(row["env_steps"] - self.bar.n)
         self.bar.set_postfix(success=_fmt(row["success_rate"]), greedy=_fmt(row.get("greedy_success_rate")),
@@ -312,14 +372,17 @@ class TrainingRun:
         progress, config = self.progress, self.config
         if progress.update % config.train.checkpoint_every and not self.finished:
             return
-        self.trajectory_log.write(progress.update, progress.env_steps, rollout.trajectories, self.policy.answer_text,
-                                  self.interface)
-        state = {
-            "progress": progress.__dict__,
+        every_rank = self.ranks.gather({
             "seed_rng": self.seed_rng.bit_generator.state,
             "minibatch_rng": self.minibatch_rng.bit_generator.state,
             "episodes": self.envs.episodes_in_flight(),
-        }
+            "torch_rng": torch_rng_state(),
+        })
+        if not self.ranks.is_main:
+            return
+        self.trajectory_log.write(progress.update, progress.env_steps, rollout.trajectories, self.policy.answer_text,
+                                  self.interface)
+        state = {"progress": progress.__dict__, "world_size": self.ranks.world_size, "ranks": every_rank}
         run_settings = {
             "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
             "invalid_penalty": config.env.invalid_penalty, "instruction_first": config.env.instruction_first,
@@ -329,10 +392,13 @@ class TrainingRun:
         save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, f"update_{progress.update:05d}",
                         run_settings, keep=config.train.keep_checkpoints)
 
-    def finish(self) -> Path:
-        """Close the worlds and logs and write summary.json; returns the run folder."""
+    def finish(self) -> Path | None:
+        """Close the worlds and logs and write summary.json; returns the run folder (None on the
+        ranks after 0)."""
         self.bar.close()
         self.envs.close()
+        if not self.ranks.is_main:
+            return None
         self.metrics.close()
         summary = {
             "run_dir": str(self.run_dir.resolve()),
@@ -389,6 +455,33 @@ def rescore(policy: VLMPolicy, records: list[StepRecord], temperature: float) ->
     for record, token_logprobs, value in zip(records, logprobs, values.tolist(), strict=True):
         record.logprobs = token_logprobs
         record.value = value
+
+
+def critic_advantages(
+    steps: dict[str, torch.Tensor], algorithm: AlgorithmSettings, ranks: Ranks
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Step-level GAE over this rank's [T, N] grids: advantages [B] (normalised over every rank's
+    B steps), value targets [B], and the critic's explained variance over every rank's steps."""
+    advantages, returns = gae(
+        steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
+        algorithm.gamma, algorithm.gae_lambda,
+    )
+    advantages, returns = advantages.reshape(-1), returns.reshape(-1)
+    if algorithm.normalize_advantages:
+        size = len(advantages)
+        advantages = normalize_advantages(ranks.cat(advantages))[ranks.rank * size : (ranks.rank + 1) * size]
+    return advantages, returns, explained_variance(ranks.cat(steps["values"].reshape(-1)), ranks.cat(returns))
+
+
+def mean_over_ranks(losses: list[dict]) -> dict:
+    """One rank's update diagnostics from every rank's: means (None where a rank took no step),
+    the largest first-ratio error, and the counts and flags every rank shares."""
+    combined = dict(losses[0])
+    for key in ("policy_loss", "value_loss", "kl", "clip_fraction"):
+        values = [rank[key] for rank in losses]
+        combined[key] = None if None in values else sum(values) / len(values)
+    combined["first_ratio_error"] = max(rank["first_ratio_error"] for rank in losses)
+    return combined
 
 
 def group_advantages(

@@ -15,6 +15,12 @@ warm-up): every token of trajectory i carries its group advantage (leave-one-out
 group-normalised return) in the same token-level L_pi.
 
 Gradient clipping applies to the policy parameters only; the value head has its own group.
+
+With several ranks every rank takes the same number K of mini-batch steps per epoch (the
+fewest any rank's data makes), splitting all of its rows into K mini-batches; each rank's loss is
+scaled by W * n_rank / n_all (its share of the mini-batch's rows over all W ranks), so the
+engine's averaged gradient is that of the mean over every rank's rows. One rank is W = 1:
+scale 1, as without ranks.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from vldac.config import AlgorithmSettings
 from vldac.models.policy import VLMPolicy
 from vldac.models.tokens import pad_answers
 from vldac.rollout.buffer import StepRecord
+from vldac.train.distributed import Ranks
 
 CRITIC_ALGORITHMS = ("vldac", "rl4vlm")
 GROUP_ALGORITHMS = ("loop", "grpo")
@@ -45,8 +52,15 @@ class UpdateBatch:
     returns: torch.Tensor
 
 
-def minibatches(size: int, minibatch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    return np.array_split(rng.permutation(size), max(1, round(size / minibatch_size)))
+def minibatch_count(sizes: list[int], minibatch_size: int) -> int:
+    """Mini-batch steps per epoch when the ranks hold ``sizes`` rows: the fewest any rank's rows
+    make at ``minibatch_size`` (at least 1), so that no rank waits for another's step."""
+    return min(max(1, round(size / minibatch_size)) for size in sizes)
+
+
+def minibatch_rows(size: int, count: int) -> list[int]:
+    """The rows in each of ``count`` mini-batches of ``size`` shuffled rows (as np.array_split)."""
+    return [len(part) for part in np.array_split(np.arange(size), count)]
 
 
 def thought_and_action_masks(records: list[StepRecord], token_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +81,15 @@ def ppo_update(
     temperature: float,
     value_only: bool,
     rng: np.random.Generator,
+    *,
+    ranks: Ranks,
+    scorer: torch.nn.Module,
 ) -> dict[str, float]:
     """Several epochs of mini-batch steps over one rollout; returns mean losses and diagnostics.
+
+    ``scorer`` is ``policy.scorer`` as the engine wrapped it (the forward with gradient goes
+    through it); ``ranks`` holds the collectives (skips and the mini-batch count are decided
+    together by all ranks).
 
     The reference log-probs are computed once, in the first epoch (every row appears once there).
     A mini-batch whose loss or gradient is not finite takes no optimiser step (counted in
@@ -85,15 +106,21 @@ def ppo_update(
     reference_logprobs = torch.zeros_like(old_logprobs)
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "first_ratio_error": 0.0}
     count = skipped = 0
+    sizes = ranks.gather(len(records))
+    steps_per_epoch = minibatch_count(sizes, settings.minibatch_size)
+    rows_of_all_ranks = np.sum([minibatch_rows(size, steps_per_epoch) for size in sizes], axis=0)
     for epoch in range(settings.ppo_epochs):
-        for step, rows in enumerate(minibatches(len(records), settings.minibatch_size, rng)):
+        for step, rows in enumerate(np.array_split(rng.permutation(len(records)), steps_per_epoch)):
             prompts = policy.prompts([records[i].frames for i in rows], [records[i].text for i in rows])
             length = int(token_mask[rows].sum(1).max())
             device = policy.device
             ids, mask = token_ids[rows, :length].to(device), token_mask[rows, :length].to(device)
             old = old_logprobs[rows, :length].to(device)
+            if use_kl and epoch == 0:
+                with ranks.full_weights(scorer):
+                    reference_logprobs[rows, :length] = policy.reference_logprobs(prompts, ids, mask, temperature).cpu()
             policy.model.train()
-            logprobs, values = policy.score(prompts, ids, mask, temperature)
+            logprobs, values = scorer(prompts, ids, mask, temperature)
             advantages, returns = batch.advantages[rows].to(device), batch.returns[rows].to(device)
             if settings.name == "rl4vlm":
                 loss_policy = rl4vlm_policy_loss(
@@ -105,8 +132,6 @@ def ppo_update(
             loss_value = value_loss(values, returns) if has_critic else torch.zeros((), device=device)
             loss_kl = torch.zeros((), device=device)
             if use_kl:
-                if epoch == 0:
-                    reference_logprobs[rows, :length] = policy.reference_logprobs(prompts, ids, mask, temperature).cpu()
                 loss_kl = kl_penalty(logprobs, reference_logprobs[rows, :length].to(device), mask)
             if value_only:
                 loss = settings.value_coef * loss_value
@@ -115,13 +140,13 @@ def ppo_update(
             optimizer.zero_grad(set_to_none=True)
             if epoch == 0 and step == 0:
                 sums["first_ratio_error"] = float(((logprobs.detach() - old).abs() * mask).max())
-            if not torch.isfinite(loss):
+            if ranks.any(not torch.isfinite(loss)):
                 skipped += 1
                 continue
-            loss.backward()
-            gradient_norm = torch.nn.utils.clip_grad_norm_(policy_parameters, settings.max_grad_norm)
+            ranks.backward(loss * float(len(rows) * ranks.world_size / rows_of_all_ranks[step]))
+            gradient_norm = ranks.clip_grad_norm_(policy_parameters, settings.max_grad_norm)
             value_gradients = [p.grad for p in policy.value_head.parameters() if p.grad is not None]
-            if not (torch.isfinite(gradient_norm) and torch.isfinite(torch.nn.utils.get_total_norm(value_gradients))):
+            if ranks.any(not (torch.isfinite(gradient_norm) and torch.isfinite(torch.nn.utils.get_total_norm(value_gradients)))):
                 optimizer.zero_grad(set_to_none=True)
                 skipped += 1
                 continue
