@@ -36,9 +36,11 @@ def trained_weights(policy) -> dict[str, torch.Tensor]:
     return weights
 
 
-def one_update(ranks: Ranks, algorithm: AlgorithmSettings, all_envs: int, lr: float) -> tuple[dict[str, torch.Tensor], dict]:
-    """Collect on ``all_envs`` envs, keep this rank's slice, update; the trained weights, how far
-    they moved, and the update's diagnostics."""
+def one_update(
+    ranks: Ranks, algorithm: AlgorithmSettings, all_envs: int, lr: float, nan_on_rank: int | None
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Collect on ``all_envs`` envs, keep this rank's slice (its advantages NaN on rank
+    ``nan_on_rank``), update; the trained weights, how far they moved, and the diagnostics."""
     torch.manual_seed(0)
     policy = build_policy(ModelSettings(path="builtin:tiny-numberline", value_head_hidden=[16], lora=LoraSettings(r=4, alpha=8),
                                         device="cpu"), instruction_first=True)
@@ -58,6 +60,8 @@ def one_update(ranks: Ranks, algorithm: AlgorithmSettings, all_envs: int, lr: fl
         trajectories = [trajectories[i] for i in mine]
         records, advantages = group_advantages(trajectories, algorithm)
         returns = torch.zeros(len(records))
+    if ranks.rank == nan_on_rank:
+        advantages = torch.full_like(advantages, torch.nan)
     initial = trained_weights(policy)
     # Plain SGD: the comparison is of the all-reduced gradients. (AdamW's first steps are
     # lr * g / (|g| + eps), which turns 1e-9 float noise in near-zero gradients, from padding the
@@ -76,20 +80,24 @@ def one_update(ranks: Ranks, algorithm: AlgorithmSettings, all_envs: int, lr: fl
 
 CASES = {
     # One mini-batch per rank and epoch: the rows of a step are the same whatever their order.
-    "vldac": (AlgorithmSettings(name="vldac", minibatch_size=1_000, ppo_epochs=2, kl_coef=0.05), 4, 100.0),
-    "loop": (AlgorithmSettings(name="loop", group_size=2, minibatch_size=1_000, ppo_epochs=2, kl_coef=0.05), 8, 10.0),
+    "vldac": (AlgorithmSettings(name="vldac", minibatch_size=1_000, ppo_epochs=2, kl_coef=0.05), 4, 100.0, None),
+    "loop": (AlgorithmSettings(name="loop", group_size=2, minibatch_size=1_000, ppo_epochs=2, kl_coef=0.05), 8, 10.0, None),
     # Small mini-batches: the ranks' episode lengths differ, so would their step counts.
-    "loop_small_minibatches": (AlgorithmSettings(name="loop", group_size=2, minibatch_size=2, ppo_epochs=2), 8, 1.0),
+    "loop_small_minibatches": (AlgorithmSettings(name="loop", group_size=2, minibatch_size=2, ppo_epochs=2), 8, 1.0, None),
+    # A non-finite loss on the last rank only: every rank skips the step together.
+    "nan_on_last_rank": (AlgorithmSettings(name="vldac", minibatch_size=1_000, ppo_epochs=2, kl_coef=0.05), 4, 100.0, -1),
 }
-"""name: (algorithm, envs over all ranks, SGD learning rate of the adapters)."""
+"""name: (algorithm, envs over all ranks, SGD learning rate of the adapters, rank with NaN
+advantages (-1: the last) or None)."""
 
 
 def run_cases(ranks: Ranks, out: Path, names: list[str]) -> None:
     """Each case's update; rank 0 writes NAME-W.safetensors and summary-W.json (W ranks)."""
     summary = {}
     for name in names:
-        algorithm, all_envs, lr = CASES[name]
-        weights, result = one_update(ranks, algorithm, all_envs, lr)
+        algorithm, all_envs, lr, nan_on_rank = CASES[name]
+        nan_on_rank = ranks.world_size - 1 if nan_on_rank == -1 else nan_on_rank
+        weights, result = one_update(ranks, algorithm, all_envs, lr, nan_on_rank)
         everyone = ranks.gather(weights)
         summary[name] = {
             "rows": result["rows"], "skipped_steps": result["skipped_steps"], "moved": result["moved"],

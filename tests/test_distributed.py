@@ -4,11 +4,13 @@ after a kill -9 of its whole process group."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -30,7 +32,8 @@ def test_two_ranks_update_the_weights_as_one_process_given_all_the_steps(tmp_pat
     """VL-DAC: advantages normalised over both ranks' steps; LOOP: the ranks hold different
     numbers of steps (uneven episodes), weighted by their share. The same weights to 1e-5 after
     two epochs, and rank 1 agrees with rank 0 bit for bit; with small mini-batches the ranks'
-    step counts would differ, and the update still ends (same number of steps on each)."""
+    step counts would differ, and the update still ends (same number of steps on each). A NaN
+    loss on rank 1 alone skips the step on both ranks."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -49,6 +52,8 @@ def test_two_ranks_update_the_weights_as_one_process_given_all_the_steps(tmp_pat
     assert rows[0] != rows[1]  # uneven: the weighting is exercised
     small = two["loop_small_minibatches"]
     assert small["ranks_agree"] and small["skipped_steps"] == 0 and round(rows[0] / 2) != round(rows[1] / 2)
+    poisoned = two["nan_on_last_rank"]
+    assert poisoned["skipped_steps"] == 2 and poisoned["moved"] == 0.0 and poisoned["ranks_agree"]
 
 
 def test_a_two_rank_run_counts_both_ranks_and_resumes_bit_for_bit_after_kill_9(tiny_qwen2vl_dir, tmp_path):
@@ -77,3 +82,32 @@ def test_a_two_rank_run_counts_both_ranks_and_resumes_bit_for_bit_after_kill_9(t
                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert alone.returncode == 2 and alone.stderr.strip().count("\n") == 0, alone.stderr
     assert "trained by 2 process(es) and this resume has 1" in alone.stderr
+
+
+def test_every_shipped_accelerate_config_is_one_accelerate_reads(tmp_path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from vldac.config import packaged_accelerate_configs
+
+    engines = {path.stem: load_config_from_file(str(path)) for path, _ in packaged_accelerate_configs()}
+    assert {name: config.distributed_type.value for name, config in engines.items()} == {
+        "single_gpu": "NO", "multi_gpu_ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED",
+        "deepspeed_zero3": "DEEPSPEED", "multi_node": "MULTI_GPU",
+    }
+    assert engines["fsdp"].fsdp_config["fsdp_activation_checkpointing"] and engines["fsdp"].mixed_precision == "bf16"
+    assert [engines[f"deepspeed_zero{n}"].deepspeed_config["zero_stage"] for n in (2, 3)] == [2, 3]
+    assert engines["multi_node"].num_machines == 2 and engines["multi_node"].main_process_ip
+
+
+def test_a_deepspeed_launch_without_deepspeed_is_one_sentence(monkeypatch):
+    from vldac.config import ConfigError
+    from vldac.train.distributed import check_engine_installed
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    if importlib.util.find_spec("deepspeed") is None:
+        with pytest.raises(ConfigError, match=r"DeepSpeed, which is not installed; pip install 'vldac\[deepspeed\]'"):
+            check_engine_installed()
+    else:
+        check_engine_installed()
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
+    check_engine_installed()

@@ -140,11 +140,15 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _recipes(args: argparse.Namespace) -> None:
-    from vldac.config import packaged_recipes
+    from vldac.config import packaged_accelerate_configs, packaged_recipes
 
     for name, description in packaged_recipes():
         command = "vldac sft" if name.startswith("sft_") else "vldac train"
         print(f"{f'{command} {name}':40s} {description}")
+    print("\nMany devices (any recipe): accelerate launch --config_file FILE -m vldac train RECIPE ...; "
+          "on CPUs: torchrun --nproc_per_node N -m vldac train RECIPE ...")
+    for path, description in packaged_accelerate_configs():
+        print(f"{path.name:40s} {description} {path}")
 
 
 def _envs(args: argparse.Namespace) -> None:

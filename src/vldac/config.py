@@ -315,19 +315,27 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def packaged_recipes() -> list[tuple[str, str]]:
     """(name, first sentence of its leading comment) of every packaged recipe, by name."""
-    recipes = []
-    for file in sorted(resources.files("vldac.configs").iterdir(), key=lambda f: f.name):
-        if not file.name.endswith(".yaml"):
-            continue
-        comment = []
-        for line in file.read_text().splitlines():
-            if not line.startswith("#"):
-                break
-            comment.append(line.lstrip("# ").strip())
-        text = " ".join(comment)
-        end = text.find(". ")
-        recipes.append((file.name.removesuffix(".yaml"), text[: end + 1] if end >= 0 else text))
-    return recipes
+    files = sorted(resources.files("vldac.configs").iterdir(), key=lambda f: f.name)
+    return [(file.name.removesuffix(".yaml"), leading_sentence(file.read_text())) for file in files if file.name.endswith(".yaml")]
+
+
+def packaged_accelerate_configs() -> list[tuple[Path, str]]:
+    """(path, first sentence of its leading comment) of every shipped accelerate config file
+    (single GPU, DDP, FSDP, DeepSpeed ZeRO-2 / ZeRO-3, multi-node), by name."""
+    folder = Path(str(resources.files("vldac.configs").joinpath("accelerate")))
+    return [(file, leading_sentence(file.read_text())) for file in sorted(folder.glob("*.yaml"))]
+
+
+def leading_sentence(text: str) -> str:
+    """The first sentence of a YAML file's leading comment."""
+    comment = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        comment.append(line.lstrip("# ").strip())
+    joined = " ".join(comment)
+    end = joined.find(". ")
+    return joined[: end + 1] if end >= 0 else joined
 
 
 def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:

@@ -23,10 +23,11 @@ def file_digest(path: Path) -> str:
 
 
 def write_manifest(folder: Path) -> None:
-    """List every file of ``folder`` (but the manifest) with its size and checksum."""
+    """List every file under ``folder`` (but the manifest; subfolders too, by relative path) with
+    its size and checksum."""
     files = {
-        path.name: {"size": path.stat().st_size, "sha256": file_digest(path)}
-        for path in sorted(folder.iterdir()) if path.is_file() and path.name != MANIFEST
+        path.relative_to(folder).as_posix(): {"size": path.stat().st_size, "sha256": file_digest(path)}
+        for path in sorted(folder.rglob("*")) if path.is_file() and path != folder / MANIFEST
     }
     (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
 

@@ -87,6 +87,12 @@ class PolicyScorer(nn.Module):
         # engine wrapping the scorer, and .to(), never see it; it is made on the model's device.
         self._reference = [reference]
 
+    @property
+    def _no_split_modules(self) -> list[str]:
+        """The family's decoder-layer (and vision-block) classes, which FSDP's transformer-layer
+        wrapping makes one unit each when it wraps the scorer."""
+        return sorted(getattr(self.model, "_no_split_modules", None) or [])
+
     def forward(
         self, prompts: dict, token_ids: torch.Tensor, token_mask: torch.Tensor, temperature: float, reference: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,9 @@ from vldac.models.policy import VLMPolicy
 
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.pt"
+ENGINE_STATE = "engine_state"
+"""Under FSDP and DeepSpeed, the engine's own checkpoint of its sharded weights and optimiser
+state (every rank's shards, accelerate's save_state), in place of optimizer.pt."""
 
 
 class NonFiniteWeights(RuntimeError):
@@ -52,12 +56,15 @@ def save_checkpoint(
     name: str,
     run_settings: dict[str, Any],
     keep: int | None = None,
+    engine_state: Path | None = None,
 ) -> Path:
     """Write checkpoint ``checkpoints/name`` atomically, with a manifest of its files' sizes and
     checksums, and point ``checkpoints/last`` at it; with ``keep``, only the newest ``keep``
     checkpoints stay.
 
     ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``.
+    ``engine_state``: a folder the engine wrote its sharded state to, moved into the checkpoint
+    (and covered by its manifest) instead of writing optimizer.pt.
     Refuses (``NonFiniteWeights``, nothing written) when a trained weight is not finite."""
     trained = [(n, p) for n, p in policy.model.named_parameters() if p.requires_grad]
     trained += [(f"value_head.{n}", p) for n, p in policy.value_head.named_parameters()]
@@ -72,12 +79,16 @@ def save_checkpoint(
     shutil.rmtree(staging, ignore_errors=True)
     save_policy(policy, staging)
     save_run_settings(staging, run_settings)
-    torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
+    if engine_state is None:
+        torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
+    else:
+        os.replace(engine_state, staging / ENGINE_STATE)
     (staging / TRAINER_STATE).write_text(json.dumps(state))
     write_manifest(staging)
-    for file in staging.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
+    for file in staging.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
     link = checkpoints / ".last.partial"
@@ -119,13 +130,21 @@ def load_checkpoint(
     policy: VLMPolicy,
     optimizer: torch.optim.Optimizer,
     folder: Path,
+    load_engine_state: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Restore weights and optimiser; returns the trainer state (the learning-rate schedule
-    follows from its environment-step count; the random states are the trainer's to restore)."""
+    follows from its environment-step count; the random states are the trainer's to restore).
+    A checkpoint with an engine state is restored by ``load_engine_state`` (every rank its shards)."""
     folder = folder.resolve()
     problem = manifest_problem(folder)
     if problem is not None:
         raise FileNotFoundError(f"Checkpoint {folder} is damaged: {problem}.")
+    if (folder / ENGINE_STATE).is_dir():
+        if load_engine_state is None:
+            raise ValueError(f"Checkpoint {folder} holds a sharded FSDP / DeepSpeed state; resume it with "
+                             "accelerate launch and the same config file and number of processes.")
+        load_engine_state(folder / ENGINE_STATE)
+        return read_trainer_state(folder)
     if isinstance(policy.model, PeftModel):
         result = set_peft_model_state_dict(policy.model, load_file(folder / "adapter_model.safetensors"))
         mismatched = result.unexpected_keys + [key for key in result.missing_keys if "lora_" in key]

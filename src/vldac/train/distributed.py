@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from vldac.config import ConfigError
 from vldac.models.loading import resolve_device
 
 SHARDING_ENGINES = (DistributedType.FSDP, DistributedType.DEEPSPEED)
-"""Engines that may shard the weights across ranks (FSDP, DeepSpeed ZeRO-3)."""
+"""Engines that shard the optimiser state (and, FSDP and ZeRO-3, the weights) across ranks:
+their checkpoints go through the engine's own save_state / load_state."""
 
 
 def check_engine_installed() -> None:
@@ -53,6 +55,18 @@ class Ranks:
     def engine(self) -> DistributedType:
         return self.accelerator.distributed_type
 
+    @property
+    def shards_state(self) -> bool:
+        """Whether the engine shards the optimiser state, so checkpoints hold its own sharded state."""
+        return self.engine in SHARDING_ENGINES
+
+    def save_engine_state(self, folder: Path) -> None:
+        """Every rank writes its shards of the wrapped scorer and optimiser to ``folder``."""
+        self.accelerator.save_state(str(folder))
+
+    def load_engine_state(self, folder: Path) -> None:
+        self.accelerator.load_state(str(folder))
+
     def prepare(self, scorer: torch.nn.Module, optimizer: torch.optim.Optimizer):
         """The scorer (LoRA adapters or full weights, and the value head: one module) and its
         optimiser, wrapped by the engine."""
@@ -61,9 +75,10 @@ class Ranks:
     def backward(self, loss: torch.Tensor) -> None:
         self.accelerator.backward(loss)
 
-    def clip_grad_norm_(self, parameters: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    def clip_grad_norm_(self, parameters: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor | None:
         """Clip the gradient of ``parameters`` to ``max_norm`` over all ranks' shards; returns the
-        norm before clipping."""
+        norm before clipping, or None under DeepSpeed, which clips (its config's
+        gradient_clipping) and steps inside ``backward``."""
         return self.accelerator.clip_grad_norm_(parameters, max_norm)
 
     def sum(self, values: list[float]) -> list[float]:

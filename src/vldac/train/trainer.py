@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from accelerate.utils import DistributedType
 from tqdm import tqdm
 
 from vldac.agents import interface_for
@@ -45,7 +46,7 @@ from vldac.train.checkpoints import (
     save_checkpoint,
     torch_rng_state,
 )
-from vldac.train.distributed import Ranks, rank_random_streams, rank_seed_range
+from vldac.train.distributed import SHARDING_ENGINES, Ranks, rank_random_streams, rank_seed_range
 from vldac.train.run_log import MetricsLog, check_wandb
 from vldac.train.trajectories import TrajectoryLog
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
@@ -198,7 +199,7 @@ class TrainingRun:
             self.checkpoints.mkdir(exist_ok=True)
         self.progress = Progress()
         if resume_from is not None:
-            state = load_checkpoint(self.policy, self.optimizer, resume_from)
+            state = load_checkpoint(self.policy, self.optimizer, resume_from, self.ranks.load_engine_state)
             self.progress = Progress(**state["progress"])
             self.minibatch_rng.bit_generator.state = mine["minibatch_rng"]
             if ranks.is_main:
@@ -233,6 +234,12 @@ class TrainingRun:
         """This rank's part of a checkpoint's trainer state (its envs and random states); one
         sentence when the checkpoint was written by another number of ranks."""
         saved = state.get("ranks") or [state]  # a checkpoint of one process before ranks were saved
+        engine = state.get("engine", DistributedType.NO.value)
+        if (engine in (e.value for e in SHARDING_ENGINES)) != self.ranks.shards_state:
+            raise ConfigError(
+                f"{run_dir} was trained under the {engine} engine and this resume runs under {self.ranks.engine.value}; "
+                "resume with the accelerate config file the run was started with."
+            )
         if len(saved) != self.ranks.world_size:
             raise ConfigError(
                 f"{run_dir} was trained by {len(saved)} process(es) and this resume has {self.ranks.world_size}; "
@@ -372,25 +379,36 @@ class TrainingRun:
         progress, config = self.progress, self.config
         if progress.update % config.train.checkpoint_every and not self.finished:
             return
+        name = f"update_{progress.update:05d}"
         every_rank = self.ranks.gather({
             "seed_rng": self.seed_rng.bit_generator.state,
             "minibatch_rng": self.minibatch_rng.bit_generator.state,
             "episodes": self.envs.episodes_in_flight(),
             "torch_rng": torch_rng_state(),
         })
-        if not self.ranks.is_main:
-            return
+        engine_state = None
+        if self.ranks.shards_state:  # every rank writes its shards; rank 0 moves them into the checkpoint
+            engine_state = self.checkpoints / f".{name}.engine"
+            self.ranks.save_engine_state(engine_state)
+        with self.ranks.full_weights(self.scorer):  # save_pretrained needs whole weights
+            if self.ranks.is_main:
+                self.write_checkpoint(name, rollout, every_rank, engine_state)
+
+    def write_checkpoint(self, name: str, rollout: Rollout, every_rank: list[dict], engine_state: Path | None) -> None:
+        """Rank 0: the logged trajectories, then checkpoint ``name``."""
+        progress, config = self.progress, self.config
         self.trajectory_log.write(progress.update, progress.env_steps, rollout.trajectories, self.policy.answer_text,
                                   self.interface)
-        state = {"progress": progress.__dict__, "world_size": self.ranks.world_size, "ranks": every_rank}
+        state = {"progress": progress.__dict__, "world_size": self.ranks.world_size, "engine": self.ranks.engine.value,
+                 "ranks": every_rank}
         run_settings = {
             "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
             "invalid_penalty": config.env.invalid_penalty, "instruction_first": config.env.instruction_first,
             "max_new_tokens": config.generation.max_new_tokens,
             "temperature": config.generation.temperature, "dtype": config.model.dtype,
         }
-        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, f"update_{progress.update:05d}",
-                        run_settings, keep=config.train.keep_checkpoints)
+        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, name, run_settings,
+                        keep=config.train.keep_checkpoints, engine_state=engine_state)
 
     def finish(self) -> Path | None:
         """Close the worlds and logs and write summary.json; returns the run folder (None on the

@@ -146,7 +146,8 @@ def ppo_update(
             ranks.backward(loss * float(len(rows) * ranks.world_size / rows_of_all_ranks[step]))
             gradient_norm = ranks.clip_grad_norm_(policy_parameters, settings.max_grad_norm)
             value_gradients = [p.grad for p in policy.value_head.parameters() if p.grad is not None]
-            if ranks.any(not (torch.isfinite(gradient_norm) and torch.isfinite(torch.nn.utils.get_total_norm(value_gradients)))):
+            finite = gradient_norm is None or bool(torch.isfinite(gradient_norm))
+            if ranks.any(not (finite and torch.isfinite(torch.nn.utils.get_total_norm(value_gradients)))):
                 optimizer.zero_grad(set_to_none=True)
                 skipped += 1
                 continue
