@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -110,10 +110,17 @@ class Ranks:
             return value
         return broadcast_object_list([value], from_process=0)[0]
 
-    def full_weights(self, module: torch.nn.Module):
-        """A context in which ``module``'s weights are whole on every rank, for generation and the
-        no-gradient passes: gathered ONCE (not per token) under FSDP and DeepSpeed ZeRO-3, nothing
-        to do under DDP or on one rank."""
+    @contextmanager
+    def inference(self, module: torch.nn.Module):
+        """A context for generation and the no-gradient passes (bootstrap values, the reference,
+        validation) and for saving weights, computed as the engine's training forward computes:
+        under its mixed-precision autocast, with ``module``'s weights whole on every rank, gathered
+        ONCE (not per token) under FSDP and DeepSpeed ZeRO-3; nothing to gather under DDP or on one
+        rank."""
+        with self._whole_weights(module), self.accelerator.autocast():
+            yield
+
+    def _whole_weights(self, module: torch.nn.Module):
         if self.engine == DistributedType.DEEPSPEED and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
             import deepspeed
 

@@ -263,7 +263,7 @@ class TrainingRun:
         """A rollout of train.rollout_steps steps in every env (critic algorithms), or one episode
         per env in groups on shared seeds (LOOP, GRPO); behaviour log-probs recomputed by the
         training forward when generation.recompute_logprobs is set."""
-        with self.ranks.full_weights(self.scorer):
+        with self.ranks.inference(self.scorer):
             if self.grouped:
                 trajectories, episodes, timing = collect_group_episodes(
                     self.envs, self.policy, self.rollout_settings, self.algorithm.group_size
@@ -355,7 +355,7 @@ class TrainingRun:
         share = np.array_split(np.arange(config.train.eval_episodes), self.ranks.world_size)[self.ranks.rank]
         successes = 0.0
         if len(share):
-            with self.ranks.full_weights(self.scorer):
+            with self.ranks.inference(self.scorer):
                 result = evaluate(
                     self.policy, config.env.id, len(share), VALIDATION_SEED_START + int(share[0]),
                     num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
@@ -390,7 +390,7 @@ class TrainingRun:
         if self.ranks.shards_state:  # every rank writes its shards; rank 0 moves them into the checkpoint
             engine_state = self.checkpoints / f".{name}.engine"
             self.ranks.save_engine_state(engine_state)
-        with self.ranks.full_weights(self.scorer):  # save_pretrained needs whole weights
+        with self.ranks.inference(self.scorer):  # save_pretrained needs whole weights
             if self.ranks.is_main:
                 self.write_checkpoint(name, rollout, every_rank, engine_state)
 

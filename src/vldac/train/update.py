@@ -117,7 +117,7 @@ def ppo_update(
             ids, mask = token_ids[rows, :length].to(device), token_mask[rows, :length].to(device)
             old = old_logprobs[rows, :length].to(device)
             if use_kl and epoch == 0:
-                with ranks.full_weights(scorer):
+                with ranks.inference(scorer):
                     reference_logprobs[rows, :length] = policy.reference_logprobs(prompts, ids, mask, temperature).cpu()
             policy.model.train()
             logprobs, values = scorer(prompts, ids, mask, temperature)
