@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.test_cli import tiny_overrides, vldac
+from tests.test_cli import tiny_overrides, vldac, vldac_here
 from tests.test_policy import numberline_envs
 from vldac.agents import action_field_offset, format_answer
 from vldac.algorithms import value_loss
@@ -62,8 +62,9 @@ def test_without_stop_gradient_the_value_loss_reaches_lora(tiny_qwen2vl_dir):
 def test_every_algorithm_trains_through_the_same_cli(tiny_qwen2vl_dir, tmp_path):
     for algorithm, extra in [("rl4vlm", ["algorithm.thought_weight=0.5", "algorithm.value_stop_gradient=false"]),
                              ("loop", ["algorithm.group_size=2"]), ("grpo", ["algorithm.group_size=4"])]:
-        vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 24), f"algorithm.name={algorithm}", *extra,
-              f"name={algorithm}", cwd=tmp_path)
+        code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 24), f"algorithm.name={algorithm}",
+                                  *extra, f"name={algorithm}")
+        assert code == 0, stderr[-2000:]
         rows = [json.loads(line) for line in (tmp_path / "runs" / algorithm / "metrics.jsonl").read_text().splitlines()]
         assert rows[-1]["env_steps"] >= 24 and all(row["first_ratio_error"] < 1e-4 for row in rows)
         if algorithm != "rl4vlm":
@@ -71,12 +72,12 @@ def test_every_algorithm_trains_through_the_same_cli(tiny_qwen2vl_dir, tmp_path)
 
 
 def test_unknown_algorithm_and_bad_group_size_are_one_sentence(tiny_qwen2vl_dir, tmp_path):
-    result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=ppo", cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "algorithm.name 'ppo' is unknown" in result.stderr
+    code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=ppo")
+    assert code == 2 and "algorithm.name 'ppo' is unknown" in stderr
     assert not (tmp_path / "runs").exists(), "a rejected config must not leave a run folder behind"
-    result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=loop", "algorithm.group_size=3",
-                   cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "must be a multiple of algorithm.group_size" in result.stderr
+    code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=loop",
+                              "algorithm.group_size=3")
+    assert code == 2 and "must be a multiple of algorithm.group_size" in stderr
 
 
 def test_expand_cells_is_the_full_grid_per_seed():

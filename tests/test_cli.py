@@ -24,6 +24,24 @@ def vldac(*args: str, cwd: Path, check: bool = True, env: dict | None = None) ->
     return result
 
 
+def vldac_here(cwd: Path, *args: str) -> tuple[int, str]:
+    """``vldac ARGS`` in this process, from folder ``cwd`` (for the paths where a new interpreter
+    adds nothing but its start-up): the exit code and what it wrote to stderr. Torch's thread
+    count and the working folder are restored after it."""
+    from contextlib import chdir, redirect_stderr
+    from io import StringIO
+
+    from vldac import cli
+
+    threads, stderr = torch.get_num_threads(), StringIO()
+    try:
+        with chdir(cwd), redirect_stderr(stderr):
+            code = cli.main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+    return code, stderr.getvalue()
+
+
 def tiny_overrides(model_dir: Path, steps: int) -> list[str]:
     return [
         f"model.path={model_dir}", "model.value_head_hidden=[16]", "env.num_envs=4",
@@ -95,20 +113,20 @@ def test_bad_config_key_is_one_sentence_and_exit_2(tmp_path):
 
 
 def test_missing_model_path_is_one_sentence(tmp_path):
-    result = vldac("eval", str(tmp_path / "nothing"), "--env", "vldac/NumberLine-v0", cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "does not exist" in result.stderr
+    code, stderr = vldac_here(tmp_path, "eval", str(tmp_path / "nothing"), "--env", "vldac/NumberLine-v0")
+    assert code == 2 and "does not exist" in stderr
 
 
-def test_eval_expert_plays_the_scripted_expert_on_the_seeds(tmp_path):
-    result = vldac("eval", "expert", "--env", "vldac/NumberLine-v0", "--episodes", "20", cwd=tmp_path)
-    metrics = json.loads(result.stdout)
+def test_eval_expert_plays_the_scripted_expert_on_the_seeds(tmp_path, capsys):
+    assert vldac_here(tmp_path, "eval", "expert", "--env", "vldac/NumberLine-v0", "--episodes", "20")[0] == 0
+    metrics = json.loads(capsys.readouterr().out)
     assert metrics["episodes"] == 20 and metrics["success_rate"] == 1.0 and metrics["policy"] == "expert"
 
 
 def test_env_kwargs_the_world_does_not_take_are_one_sentence_and_leave_no_run(tmp_path):
-    result = vldac("train", "env.kwargs.bogus=1", cwd=tmp_path, check=False)
-    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
-    assert "does not accept the env kwargs" in result.stderr
+    code, stderr = vldac_here(tmp_path, "train", "env.kwargs.bogus=1")
+    assert code == 2 and stderr.strip().count("\n") == 0
+    assert "does not accept the env kwargs" in stderr
     assert not (tmp_path / "runs").exists()
 
 
@@ -118,9 +136,13 @@ def test_recipes_lists_every_packaged_recipe_with_its_command(capsys):
     from vldac import cli
 
     assert cli.main(["recipes"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    recipes, launching = capsys.readouterr().out.split("\n\n")
+    lines = recipes.splitlines()
     packaged = sorted(f.name.removesuffix(".yaml") for f in resources.files("vldac.configs").iterdir() if f.name.endswith(".yaml"))
     assert len(lines) == len(packaged)
+    assert "torchrun --nproc_per_node N -m vldac train" in launching
+    assert all(Path(line.split()[-1]).is_file() for line in launching.splitlines()[1:])
+    assert len(launching.splitlines()) == 1 + 6  # the launch forms, then each accelerate config file
     assert any(line.startswith("vldac train numberline_tiny") and "The default job" in line for line in lines)
     assert any(line.startswith("vldac sft sft_numberline_tiny") for line in lines)
 

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.distributed_update import run_cases
-from tests.test_cli import killed_after_third_checkpoint, tiny_overrides, without_timing
+from tests.test_cli import killed_after_third_checkpoint, tiny_overrides, vldac_here, without_timing
 from vldac.train.distributed import Ranks
 
 TWO_RANKS = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
@@ -78,10 +78,9 @@ def test_a_two_rank_run_counts_both_ranks_and_resumes_bit_for_bit_after_kill_9(t
         whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "last" / file)
         resumed = load_file(killed / "checkpoints" / "last" / file)
         assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole), file
-    alone = subprocess.run([sys.executable, "-m", "vldac", "train", "--resume", str(killed)],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert alone.returncode == 2 and alone.stderr.strip().count("\n") == 0, alone.stderr
-    assert "trained by 2 process(es) and this resume has 1" in alone.stderr
+    code, stderr = vldac_here(tmp_path, "train", "--resume", str(killed))
+    assert code == 2 and stderr.strip().count("\n") == 0, stderr
+    assert "trained by 2 process(es) and this resume has 1" in stderr
 
 
 def test_every_shipped_accelerate_config_is_one_accelerate_reads(tmp_path):
