@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.test_cli import tiny_overrides, vldac, vldac_here
+from tests.test_cli import tiny_overrides, vldac_here
 from tests.test_policy import numberline_envs
 from vldac.agents import action_field_offset, format_answer
 from vldac.algorithms import value_loss
@@ -91,7 +91,7 @@ def test_expand_cells_is_the_full_grid_per_seed():
     assert len({cell.name for cell in cells}) == len(cells)
 
 
-def test_sweep_runs_cells_once_and_writes_the_table(tiny_qwen2vl_dir, tmp_path):
+def test_sweep_runs_cells_once_and_writes_the_table(tiny_qwen2vl_dir, tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     overrides = [o for o in tiny_overrides(tiny_qwen2vl_dir, 16) if not o.startswith("train.total_env_steps")]
     spec.write_text(json.dumps({
@@ -99,13 +99,14 @@ def test_sweep_runs_cells_once_and_writes_the_table(tiny_qwen2vl_dir, tmp_path):
         "seeds": [0], "eval_episodes": 4, "output_dir": str(tmp_path / "sweeps"), "threads_per_cell": 1,
         "cells": [{"algorithm": "vldac"}, {"algorithm": "grpo", "fixed": {"algorithm.group_size": 2}}],
     }))
-    first = vldac("sweep", str(spec), cwd=tmp_path)
-    assert "| vldac | defaults | 1 |" in first.stdout and "| grpo |" in first.stdout
+    code, _ = vldac_here(tmp_path, "sweep", str(spec))  # the cells run as their own processes
+    table = capsys.readouterr().out
+    assert code == 0 and "| vldac | defaults | 1 |" in table and "| grpo |" in table
     results = sorted((tmp_path / "sweeps" / "tiny" / "results").glob("*.json"))
     assert len(results) == 2
     stamps = [path.stat().st_mtime_ns for path in results]
-    second = vldac("sweep", str(spec), cwd=tmp_path)
-    assert "2 cells, 2 already finished" in second.stderr
+    code, stderr = vldac_here(tmp_path, "sweep", str(spec))
+    assert code == 0 and "2 cells, 2 already finished" in stderr
     assert [path.stat().st_mtime_ns for path in results] == stamps
 
 

@@ -222,13 +222,14 @@ def parser() -> argparse.ArgumentParser:
 def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     """vldac's RuntimeErrors that are reported as one sentence with exit code 2 (imported once one
     was raised, so that light commands do not load torch)."""
+    from vldac.envs.alfworld.engine import ALFWorldUnavailable
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
     from vldac.rollout.collector import WorldCrashed
     from vldac.train.checkpoints import NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
-    return ModelLoadError, MiniWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed
+    return ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed
 
 
 def main(argv: list[str] | None = None) -> int:

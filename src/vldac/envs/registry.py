@@ -8,6 +8,7 @@ from typing import Any
 
 import gymnasium
 
+from vldac.envs.alfworld.tasks import TASK_TYPES
 from vldac.envs.miniworld.tasks import TASKS
 
 _DESCRIPTIONS: dict[str, str] = {}
@@ -37,8 +38,8 @@ def make_world(env_id: str, **kwargs: Any) -> gymnasium.Env:
         raise ValueError(f"World {env_id!r} does not accept the env kwargs {kwargs}: {error}; fix env.kwargs.") from None
 
 
-def expert_for(env_id: str) -> Callable[[dict[str, Any]], int]:
-    """The scripted expert of a world: info -> action index."""
+def expert_for(env_id: str) -> Callable[[dict[str, Any]], int | str]:
+    """The scripted expert of a world: info -> action (an index, or a command for the text worlds)."""
     if env_id not in _EXPERTS:
         known = ", ".join(sorted(_EXPERTS)) or "none"
         raise ValueError(f"World {env_id!r} has no scripted expert; worlds with one: {known}.")
@@ -75,6 +76,29 @@ def register_worlds() -> None:
         expert="vldac.envs.cards.blackjack:expert_action",
     )
     register_miniworld_tasks()
+    register_alfworld_tasks()
+
+
+def register_alfworld_tasks() -> None:
+    """``vldac/ALFWorld-v0`` (all six task types) and ``vldac/ALFWorld-<TaskType>-v0`` for each
+    (TextWorld and alfworld are imported only when one is made)."""
+    register_world(
+        "vldac/ALFWorld-v0", "vldac.envs.alfworld.world:ALFWorldWorld",
+        "ALFWorld household tasks of all six types, generated offline, text commands, frames drawn from the "
+        "scene (TextWorld engine; needs vldac[alfworld]).",
+        expert="vldac.envs.alfworld.world:expert_action",
+    )
+    for task_type in TASK_TYPES:
+        register_world(
+            alfworld_id(task_type), "vldac.envs.alfworld.world:ALFWorldWorld",
+            f"ALFWorld {task_type.replace('_', ' ')} tasks (TextWorld engine; needs vldac[alfworld]).",
+            expert="vldac.envs.alfworld.world:expert_action", task_types=[task_type],
+        )
+
+
+def alfworld_id(task_type: str) -> str:
+    """``vldac/ALFWorld-PickAndPlaceSimple-v0`` for "pick_and_place_simple", and so on."""
+    return f"vldac/ALFWorld-{''.join(word.capitalize() for word in task_type.split('_'))}-v0"
 
 
 def register_miniworld_tasks() -> None:

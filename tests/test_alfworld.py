@@ -1,0 +1,87 @@
+"""ALFWorld on the real TextWorld engine (Fast Downward inside), with tasks from vldac's sampler.
+
+Needs the extra vldac[alfworld]; .ci/run installs it and sets VLDAC_REQUIRE_ALFWORLD=1, so that
+there a missing engine fails these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from vldac.envs import make_world
+from vldac.envs.alfworld.tasks import TASK_TYPES, floor_plans, sample_task
+from vldac.envs.registry import alfworld_id
+
+INSTALLED = all(importlib.util.find_spec(name) for name in ("alfworld", "textworld", "fast_downward"))
+if not INSTALLED and os.environ.get("VLDAC_REQUIRE_ALFWORLD") != "1":
+    pytest.skip("the alfworld extra is not installed (pip install -e '.[alfworld]')", allow_module_level=True)
+
+HELD_OUT_SEED = 1_000_000
+
+
+def play_expert(env, seed: int) -> tuple[bool, int]:
+    _, info = env.reset(seed=seed)
+    steps = 0
+    while True:
+        _, reward, terminated, truncated, info = env.step(info["expert_action"])
+        steps += 1
+        if terminated or truncated:
+            assert reward == float(info["success"]) and terminated == info["success"]
+            return info["success"], steps
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_every_task_type_generates_resets_steps_renders_and_the_expert_solves_it(task_type):
+    env = make_world(alfworld_id(task_type))
+    frame, info = env.reset(seed=HELD_OUT_SEED)
+    assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8
+    assert info["task_type"] == task_type and info["success"] is False and "Your task is to:" in info["observation"]
+    assert info["expert_action"] in info["admissible_commands"]
+    going = next(command for command in info["admissible_commands"] if command.startswith("go to "))
+    moved, reward, terminated, truncated, after = env.step(going)
+    assert (reward, terminated, truncated) == (0.0, False, False) and not np.array_equal(moved, frame)
+    assert after["admissible_commands"] != info["admissible_commands"]  # the commands follow the state
+    assert "You arrive at" in after["observation"]
+    solved, steps = play_expert(env, HELD_OUT_SEED)
+    assert solved and steps < env.unwrapped.max_steps
+    env.close()
+
+
+def test_the_same_seed_gives_the_same_task_and_frames_and_splits_keep_rooms_apart():
+    first, second = (make_world("vldac/ALFWorld-v0", expert=None) for _ in range(2))
+    frames = []
+    for env in (first, second):
+        frame, info = env.reset(seed=7)
+        command = info["admissible_commands"][0]
+        frames.append((frame, env.step(command)[0], info["task"], info["admissible_commands"]))
+    assert np.array_equal(frames[0][0], frames[1][0]) and np.array_equal(frames[0][1], frames[1][1])
+    assert frames[0][2:] == frames[1][2:]
+    assert sample_task(7) == sample_task(7) and sample_task(7) != sample_task(8)
+    assert not set(floor_plans(held_out=True)) & set(floor_plans(held_out=False))
+    assert sample_task(HELD_OUT_SEED, held_out=True).floor_plan in floor_plans(held_out=True)
+    for env in (first, second):
+        env.close()
+
+
+def test_gymnasiums_env_checker_passes_with_the_text_action_space():
+    from gymnasium.utils.env_checker import check_env
+
+    env = make_world("vldac/ALFWorld-PickAndPlaceSimple-v0", expert=None, other_object_types=1)  # a small room: fast resets
+    check_env(env.unwrapped)
+    env.close()
+
+
+def test_without_the_extra_the_worlds_fail_in_one_sentence(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fast_downward", None)
+    with pytest.raises(RuntimeError, match=r"^ALFWorld worlds need the optional extra .*pip install 'vldac\[alfworld\]'\.$"):
+        make_world("vldac/ALFWorld-v0")
+
+
+def test_unknown_task_types_are_one_sentence():
+    with pytest.raises(ValueError, match="Unknown ALFWorld task types"):
+        make_world("vldac/ALFWorld-v0", task_types=["make_coffee"])
