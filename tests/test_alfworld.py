@@ -7,15 +7,21 @@ there a missing engine fails these tests instead of skipping them.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 
 import numpy as np
 import pytest
 
+from vldac.agents import ALFWorldInterface, format_answer, interface_for
+from vldac.agents.parsing import parse_command
+from vldac.config import EnvSettings, MistakeSettings, SFTConfig
 from vldac.envs import make_world
 from vldac.envs.alfworld.tasks import TASK_TYPES, floor_plans, sample_task
 from vldac.envs.registry import alfworld_id
+from vldac.rollout.collector import EpisodeStats, LockstepEnvs
+from vldac.train.sft import collect_demonstrations
 
 INSTALLED = all(importlib.util.find_spec(name) for name in ("alfworld", "textworld", "fast_downward"))
 if not INSTALLED and os.environ.get("VLDAC_REQUIRE_ALFWORLD") != "1":
@@ -85,3 +91,58 @@ def test_without_the_extra_the_worlds_fail_in_one_sentence(monkeypatch):
 def test_unknown_task_types_are_one_sentence():
     with pytest.raises(ValueError, match="Unknown ALFWorld task types"):
         make_world("vldac/ALFWorld-v0", task_types=["make_coffee"])
+
+
+def test_answers_are_parsed_against_the_admissible_commands():
+    interface = interface_for("vldac/ALFWorld-v0")
+    info = {"admissible_commands": ["go to desk 1", "take cd 1 from desk 1"], "task": "put a cd in desk",
+            "observation": "You arrive at desk 1.", "task_type": "pick_and_place_simple", "expert_action": "go to desk 1"}
+    assert interface.parse(format_answer("x", "Take  CD 1 from desk 1"), info).action == "take cd 1 from desk 1"
+    invalid = interface.parse(format_answer("x", "take cd 2 from desk 1"), info)
+    assert invalid.action is None and "is not one of the allowed actions" in invalid.error
+    assert "take cd 1 from desk 1" in interface.instruction(info) and "put a cd in desk" in interface.instruction(info)
+    assert interface.mistaken_action(info, "go to desk 1") == "take cd 1 from desk 1"
+    assert interface.state_key(info) == [0, 0]
+
+
+def test_text_actions_go_through_the_lockstep_envs_and_a_resume_replays_them():
+    """The expert's command is played, an inadmissible one costs the invalid penalty and changes
+    nothing; the episodes in flight (commands as text) are continued by a restore."""
+    def envs():
+        seeds = iter(range(HELD_OUT_SEED, HELD_OUT_SEED + 10))
+        return LockstepEnvs("vldac/ALFWorld-PickAndPlaceSimple-v0", 2, ALFWorldInterface(), history=2,
+                            invalid_penalty=-0.1, next_seed=lambda: next(seeds), env_kwargs={"frame_size": 112})
+
+    played = envs()
+    command = played.infos[0]["expert_action"]
+    results = played.step([format_answer("my plan", command), format_answer("my plan", "fly to the moon")], EpisodeStats())
+    assert results[0]["invalid"] is False and results[0]["answer"].action == command
+    assert results[1]["invalid"] and results[1]["reward"] == -0.1
+    saved = played.episodes_in_flight()
+    assert saved["actions"] == [[command], [None]]
+    restored = envs()
+    restored.restore(saved)
+    for index in range(2):
+        assert all(np.array_equal(a, b) for a, b in zip(restored.frame_histories()[index], played.frame_histories()[index], strict=True))
+        assert restored.instructions()[index] == played.instructions()[index]
+    played.close()
+    restored.close()
+
+
+def test_eval_plays_the_expert_and_sft_writes_admissible_demonstrations(tmp_path, capsys):
+    from tests.test_cli import vldac_here
+
+    code, stderr = vldac_here(tmp_path, "eval", "expert", "--env", "vldac/ALFWorld-PickAndPlaceSimple-v0", "--episodes", "2")
+    assert code == 0, stderr
+    assert json.loads(capsys.readouterr().out)["success_rate"] == 1.0
+    interface = ALFWorldInterface()
+    config = SFTConfig(env=EnvSettings(id="vldac/ALFWorld-PickAndPlaceSimple-v0", kwargs={"frame_size": 112}),
+                       demonstrations=6, mistakes=MistakeSettings(states=[[0, 0]], probability=1.0))
+    demonstrations = collect_demonstrations(config, interface)
+    assert len(demonstrations) == 6 and all(d.frames[-1].shape == (112, 112, 3) for d in demonstrations)
+    for demonstration in demonstrations:
+        commands = demonstration.text.split("Admissible actions: ")[1].split(".\n")[0].split(", ")
+        parsed = parse_command(demonstration.answer, commands)
+        expert = parsed.thoughts.split("next I ", 1)[1]
+        assert parsed.action is not None and expert in commands
+        assert (parsed.action != expert) == expert.startswith("go to ")  # every "go" is mistaken, nothing else

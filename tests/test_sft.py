@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from vldac.agents import NumberLineInterface, parse_answer
+from vldac.agents import NumberLineInterface, Points24Interface, parse_answer
 from vldac.config import MistakeSettings, SFTConfig, EnvSettings
 from vldac.evaluate import evaluate
 from vldac.models.loading import load_policy, read_run_settings, resolve_model_path
-from vldac.train.sft import collect_demonstrations, wrong_action
+from vldac.train.sft import collect_demonstrations
 
 
-def test_wrong_action_is_a_different_action():
-    assert [wrong_action(a, 2) for a in range(2)] == [1, 0]
-    assert all(wrong_action(a, 13) != a for a in range(13))
+def test_the_mistaken_action_is_a_different_action():
+    assert [NumberLineInterface().mistaken_action({}, a) for a in range(2)] == [1, 0]
+    assert all(Points24Interface().mistaken_action({}, a) != a for a in range(13))
 
 
 def test_mistakes_happen_only_in_listed_states_at_the_set_rate():

@@ -175,7 +175,7 @@ class TrainConfig:
 @dataclass
 class MistakeSettings:
     """State-dependent mistakes in demonstrations: in the listed states the demonstrated action is
-    replaced by ``wrong_action`` with probability ``probability`` (so the argmax is wrong there when
+    replaced by the interface's ``mistaken_action`` with probability ``probability`` (so the argmax is wrong there when
     probability > 0.5, while sampling still tries the right action)."""
 
     states: list[list[int]] = field(default_factory=list)

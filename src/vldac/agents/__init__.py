@@ -4,6 +4,7 @@ Depends on the Python standard library, and on the pure parts of the worlds that
 MiniWorld's tasks and expert (no OpenGL).
 """
 
+from vldac.agents.alfworld import ALFWorldInterface
 from vldac.agents.base import FrameHistory, LanguageInterface, build_messages
 from vldac.agents.blackjack import BlackjackInterface
 from vldac.agents.ezpoints import EZPointsInterface
@@ -26,14 +27,17 @@ def interface_for(env_id: str, env_kwargs: dict | None = None) -> LanguageInterf
     (MiniWorld worlds read their ``actions`` setting from them)."""
     if env_id.startswith("vldac/MiniWorld-"):
         return MiniWorldInterface(task_for(env_id), (env_kwargs or {}).get("actions"))
+    if env_id.startswith("vldac/ALFWorld-"):
+        return ALFWorldInterface()
     if env_id not in INTERFACES:
-        known = ", ".join([*sorted(INTERFACES), "vldac/MiniWorld-<Task>-v0"])
+        known = ", ".join([*sorted(INTERFACES), "vldac/MiniWorld-<Task>-v0", "vldac/ALFWorld-v0"])
         raise ValueError(f"no language interface for environment {env_id!r}; known ids: {known}.")
     return INTERFACES[env_id]()
 
 
 __all__ = [
     "INTERFACES",
+    "ALFWorldInterface",
     "BlackjackInterface",
     "EZPointsInterface",
     "FrameHistory",

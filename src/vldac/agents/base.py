@@ -13,7 +13,8 @@ from vldac.agents.parsing import ParsedAnswer, format_answer, parse_answer
 class LanguageInterface(ABC):
     """The prompt text, answer format and parser of one world.
 
-    ``action_names[i]`` is the answer text of Discrete action ``i``.
+    ``action_names[i]`` is the answer text of Discrete action ``i``; a text world (actions are
+    commands, as in ALFWorld) has none and parses answers against each step's info.
     """
 
     action_names: list[str]
@@ -31,13 +32,23 @@ class LanguageInterface(ABC):
         """The part of the state that demonstration mistakes are keyed on (see ``vldac sft``)."""
         raise NotImplementedError(f"{type(self).__name__} defines no state key for demonstration mistakes.")
 
-    def parse(self, text: str) -> ParsedAnswer:
-        """Parse a model's answer into an action index of this world."""
+    def parse(self, text: str, info: dict | None = None) -> ParsedAnswer:
+        """Parse a model's answer into an action of this world (an index of ``action_names``;
+        text worlds read what is admissible from the step's ``info``)."""
         return parse_answer(text, self.action_names)
 
-    def demonstration(self, info: dict, action: int) -> str:
+    def action_text(self, action: int | str) -> str:
+        """How an answer names ``action``."""
+        return self.action_names[action]
+
+    def mistaken_action(self, info: dict, action: int | str) -> int | str:
+        """The action a demonstration writes instead of the expert's in a mistaken state (see
+        ``vldac sft``): the next one, cyclically."""
+        return (action + 1) % len(self.action_names)
+
+    def demonstration(self, info: dict, action: int | str) -> str:
         """The canonical answer an expert writes when taking ``action`` in this state."""
-        return format_answer(self.thoughts(info), self.action_names[action])
+        return format_answer(self.thoughts(info), self.action_text(action))
 
 
 def build_messages(instruction: str, num_frames: int, instruction_first: bool = False) -> list[dict]:

@@ -28,7 +28,7 @@ class MiniWorldInterface(LanguageInterface):
             'Answer as {"thoughts": "where the goal is", "action": "<an action name>"}.'
         )
 
-    def parse(self, text: str) -> ParsedAnswer:
+    def parse(self, text: str, info: dict | None = None) -> ParsedAnswer:
         """An action by name, or by its number as the prompt lists it (3, "3", "3 move forward")."""
         return parse_answer(text, self.action_names, numbered=True)
 

@@ -8,6 +8,7 @@ it with ``json``. Model text is never evaluated as code.
 """
 
 import bisect
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ _STRIP_FROM_ACTION = " \t\r\n\"'`"
 class ParsedAnswer:
     """The outcome of parsing one answer: ``action`` is None exactly when ``error`` is set."""
 
-    action: int | None
+    action: int | str | None
     thoughts: str | None
     error: str | None
 
@@ -82,13 +83,24 @@ def _invalid(error: str, thoughts: str | None = None) -> ParsedAnswer:
 
 
 def _action_index(name: str, action_names: list[str]) -> int | None:
-    """Exact match first, then a case-insensitive one."""
+    """Exact match first, then one after folding case and runs of whitespace."""
     if name in action_names:
         return action_names.index(name)
-    folded = [n.casefold() for n in action_names]
-    if name.casefold() in folded:
-        return folded.index(name.casefold())
+    folded = [_fold(n) for n in action_names]
+    if _fold(name) in folded:
+        return folded.index(_fold(name))
     return None
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def parse_command(text: str, commands: list[str]) -> ParsedAnswer:
+    """Parse ``text`` into one of ``commands`` (a text world's admissible commands now), returned as
+    the world spells it; invalid when it names none (as ``parse_answer``)."""
+    parsed = parse_answer(text, commands)
+    return parsed if parsed.action is None else dataclasses.replace(parsed, action=commands[parsed.action])
 
 
 _NUMBERED = re.compile(r"(\d{1,3})\s*[.):-]?\s*(.*)", re.DOTALL)

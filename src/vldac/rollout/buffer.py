@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vldac.agents import ParsedAnswer
+
 
 @dataclass
 class StepRecord:
@@ -23,6 +25,8 @@ class StepRecord:
     cut_off: the answer reached the token limit without an end token.
     action_start: index of the first token of the answer's "action" field (None: no such field).
     advantage: set directly by the group algorithms (LOOP, GRPO), which need no critic.
+    answer: the answer as the collector parsed it (the action the world received, or the reason
+    it was invalid; its thoughts).
     """
 
     frames: list[np.ndarray]
@@ -39,6 +43,7 @@ class StepRecord:
     action_start: int | None = None
     advantage: float | None = None
     cut_off: bool = False
+    answer: ParsedAnswer | None = None
 
 
 class RolloutBuffer:

@@ -152,7 +152,7 @@ class LockstepEnvs:
             if not self.active[index]:
                 results.append(None)
                 continue
-            parsed = self.interface.parse(text)
+            parsed = self.interface.parse(text, self.infos[index])
             invalid = parsed.action is None
             self.invalid_steps += invalid
             self.actions[index].append(parsed.action)
@@ -165,7 +165,7 @@ class LockstepEnvs:
                     where = f"step (episode seed {self.seeds[index]}, action {parsed.action})"
                     self._restart(index, where, error, "report the seed")
                     results.append(dict(reward=0.0, terminated=False, truncated=True, invalid=False,
-                                        final_frames=None, final_text=None))
+                                        final_frames=None, final_text=None, answer=parsed))
                     if self.autoreset:
                         self._reset(index)
                     else:
@@ -186,7 +186,7 @@ class LockstepEnvs:
             results.append(
                 dict(reward=float(reward), terminated=bool(terminated), truncated=bool(truncated) and not terminated,
                      invalid=invalid, final_frames=self.history.frames(index) if final else None,
-                     final_text=self.interface.instruction(self.infos[index]) if final else None)
+                     final_text=self.interface.instruction(self.infos[index]) if final else None, answer=parsed)
             )
             if terminated or truncated:
                 stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index])
@@ -338,6 +338,7 @@ def step_envs(
             final_text=result["final_text"],
             action_start=None if offset is None else policy.token_index_at(token_ids, offset),
             cut_off=bool(samples.cut_off[row]),
+            answer=result["answer"],
         )
     return records
 

@@ -40,11 +40,6 @@ class Demonstration:
     answer: str
 
 
-def wrong_action(expert: int, num_actions: int) -> int:
-    """The action written instead of the expert's in a mistaken state: the next one, cyclically."""
-    return (expert + 1) % num_actions
-
-
 def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> list[Demonstration]:
     """``config.demonstrations`` (frames, answer) pairs along expert episodes on training seeds."""
     rng = np.random.default_rng(config.seed)
@@ -61,7 +56,7 @@ def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> l
             action = expert(info)
             written = action
             if tuple(interface.state_key(info)) in mistaken and rng.random() < config.mistakes.probability:
-                written = wrong_action(action, len(interface.action_names))
+                written = interface.mistaken_action(info, action)
             demonstrations.append(
                 Demonstration(history.frames(0), interface.instruction(info), interface.demonstration(info, written))
             )

@@ -66,13 +66,13 @@ class TrajectoryLog:
             steps = []
             for record in records:
                 answer = decode(record.token_ids.tolist())
-                parsed = interface.parse("" if record.cut_off else answer)  # as the collector parsed it
+                parsed = record.answer or interface.parse("" if record.cut_off else answer)  # as the collector parsed it
                 steps.append({
                     "frames": [frame_index(frame) for frame in record.frames],
                     "observation": record.text,
                     "answer": answer,
                     "thoughts": parsed.thoughts,
-                    "action": None if record.invalid else interface.action_names[parsed.action],
+                    "action": None if record.invalid else interface.action_text(parsed.action),
                     "invalid": record.invalid,
                     "error": ("it reached the token limit without an end token" if record.cut_off else parsed.error)
                     if record.invalid else None,
