@@ -1,0 +1,90 @@
+"""ALFWorld worlds alone (no model), on this machine: task generation time, world steps/s with 1
+and 16 envs (reset excluded, admissible commands played in turn), and the expert's success per
+task type on held-out tasks (seeds from 1,000,000: ALFRED's held-out floor plans).
+
+    python benchmarks/alfworld_world.py [--tasks 200] [--workers 2] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from vldac.envs import make_world
+from vldac.envs.alfworld.tasks import TASK_TYPES, sample_task
+from vldac.envs.registry import alfworld_id
+
+HELD_OUT = 1_000_000
+
+
+def generation_ms(count: int = 200) -> float:
+    """Median milliseconds to sample one task and write its PDDL problem."""
+    times = []
+    for seed in range(count):
+        started = time.perf_counter()
+        sample_task(seed).problem()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def steps_per_second(num_envs: int, steps: int = 20) -> float:
+    """World steps/s over ``num_envs`` envs stepped in turn (no expert), resets excluded."""
+    envs = [make_world("vldac/ALFWorld-v0", expert=None) for _ in range(num_envs)]
+    infos = [env.reset(seed=HELD_OUT + index)[1] for index, env in enumerate(envs)]
+    started = time.perf_counter()
+    for step in range(steps):
+        for index, env in enumerate(envs):
+            commands = infos[index]["admissible_commands"]
+            infos[index] = env.step(commands[step % len(commands)])[4]
+    rate = num_envs * steps / (time.perf_counter() - started)
+    for env in envs:
+        env.close()
+    return rate
+
+
+def expert_success(task_type: str, tasks: int) -> dict:
+    env = make_world(alfworld_id(task_type))
+    wins, lengths, started = 0, [], time.perf_counter()
+    for seed in range(HELD_OUT, HELD_OUT + tasks):
+        _, info = env.reset(seed=seed)
+        length = 0
+        while True:
+            _, _, terminated, truncated, info = env.step(info["expert_action"] or "look")
+            length += 1
+            if terminated or truncated:
+                break
+        wins += info["success"]
+        lengths.append(length)
+    env.close()
+    return {"task_type": task_type, "success": wins / tasks, "tasks": tasks, "mean_length": statistics.mean(lengths),
+            "seconds": round(time.perf_counter() - started, 1), "expert": "planner" if task_type == "pick_two_obj_and_place" else "handcoded"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    result = {"generation_ms_median": generation_ms()}
+    print(f"task generation: {result['generation_ms_median']:.2f} ms (median of 200)", file=sys.stderr)
+    for num_envs in (1, 16):
+        result[f"steps_per_s_{num_envs}_envs"] = steps_per_second(num_envs)
+        print(f"{num_envs} env(s): {result[f'steps_per_s_{num_envs}_envs']:.1f} world steps/s", file=sys.stderr)
+    with ProcessPoolExecutor(args.workers) as pool:
+        result["expert"] = list(pool.map(expert_success, TASK_TYPES, [args.tasks] * len(TASK_TYPES)))
+    for row in result["expert"]:
+        print(f"{row['task_type']}: {row['success']:.3f} over {row['tasks']} held-out tasks ({row['expert']}, "
+              f"mean length {row['mean_length']:.1f}, {row['seconds']} s)", file=sys.stderr)
+    print(json.dumps(result, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
