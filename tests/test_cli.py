@@ -186,15 +186,15 @@ def test_tiny_model_writes_a_checkpoint_plain_transformers_loads(tmp_path, famil
 
 
 def test_tiny_model_refuses_an_unknown_family_and_a_used_folder(tmp_path):
-    result = vldac("tiny-model", "llama", str(tmp_path / "out"), cwd=tmp_path, check=False)
-    assert result.returncode == 2 and result.stderr.startswith("vldac tiny-model: family 'llama' is unknown; use one of qwen2_vl")
+    code, stderr = vldac_here(tmp_path, "tiny-model", "llama", str(tmp_path / "out"))
+    assert code == 2 and stderr.startswith("vldac tiny-model: family 'llama' is unknown; use one of qwen2_vl")
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "notes.txt").write_text("keep me")
-    result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "used"), cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "exists and is not an empty folder" in result.stderr
+    code, stderr = vldac_here(tmp_path, "tiny-model", "qwen2_vl", str(tmp_path / "used"))
+    assert code == 2 and "exists and is not an empty folder" in stderr
     assert [path.name for path in (tmp_path / "used").iterdir()] == ["notes.txt"]
-    result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "used" / "notes.txt"), cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "exists and is not an empty folder" in result.stderr
-    result = vldac("tiny-model", "qwen2_vl", str(tmp_path / "new"), "--frame-size", "30", cwd=tmp_path, check=False)
-    assert result.returncode == 2 and "--frame-size 30 must be a multiple of 28 pixels" in result.stderr
+    code, stderr = vldac_here(tmp_path, "tiny-model", "qwen2_vl", str(tmp_path / "used" / "notes.txt"))
+    assert code == 2 and "exists and is not an empty folder" in stderr
+    code, stderr = vldac_here(tmp_path, "tiny-model", "qwen2_vl", str(tmp_path / "new"), "--frame-size", "30")
+    assert code == 2 and "--frame-size 30 must be a multiple of 28 pixels" in stderr
     assert not (tmp_path / "new").exists()
