@@ -308,13 +308,13 @@ class TrainingRun:
             "steps": len(records), "invalid": sum(r.invalid for r in records), "episodes": episodes,
             "nonfinite_rewards": self.envs.nonfinite_rewards, "world_restarts": self.envs.world_restarts,
             "generated_tokens": rollout.timing.generated_tokens, "generation_seconds": rollout.timing.generation_seconds,
-            "losses": losses,
+            "losses": losses, "seconds": seconds,
         })
         steps = sum(rank["steps"] for rank in everyone)
         returns = [value for rank in everyone for value in rank["episodes"].returns]
         successes = [value for rank in everyone for value in rank["episodes"].successes]
         lengths = [value for rank in everyone for value in rank["episodes"].lengths]
-        seconds = max(self.ranks.gather(seconds))
+        seconds = max(rank["seconds"] for rank in everyone)
         progress.update += 1
         progress.env_steps += steps
         progress.total_episodes += len(returns)
