@@ -8,6 +8,7 @@ A game is two small files in a folder of its own, as ALFWorld lays out its data:
 
 from __future__ import annotations
 
+import copy
 import json
 from importlib import resources
 from pathlib import Path
@@ -48,12 +49,44 @@ def write_game(folder: Path, problem: str, task_text: str, task_type: str, param
     return folder / GAME_FILE
 
 
+def _memoized(parse):
+    """``parse`` (a pure function of its text) computed once per text; each call gets its own copy,
+    since TextWorld writes into the parsed symbols it derives."""
+    parsed = {}
+
+    def memoized_parse(*args, **kwargs):
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in parsed:
+            parsed[key] = parse(*args, **kwargs)
+        return copy.deepcopy(parsed[key])
+
+    memoized_parse.memoizes = parse
+    return memoized_parse
+
+
+def memoize_grammar_parsing() -> None:
+    """Parse each grammar / logic text of TextWorld once per process instead of at every step.
+
+    TextWorld re-parses (with tatsu) the text template of every admissible command and every
+    grammar condition at each step; those texts repeat, and the parses were over half of a step's
+    time (benchmarks/RESULTS.md: 7.8 -> 18 world steps/s). The commands, feedback and frames are
+    the same as without it (tests/test_alfworld.py plays both).
+    """
+    from textworld import logic
+    from textworld.envs.pddl import textgen
+
+    for module in (textgen, logic):
+        if not hasattr(module._parse_and_convert, "memoizes"):
+            module._parse_and_convert = _memoized(module._parse_and_convert)
+
+
 def start_game(game_file: Path, handcoded_expert: bool = True):
     """The TextWorld env of a game file with ALFWorld's wrappers; with ``handcoded_expert``, ALFWorld's
     heuristic expert gives its next command in every state's ``extra.expert_plan``."""
     import textworld
     from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredExpert, AlfredExpertType, AlfredInfos
 
+    memoize_grammar_parsing()
     infos = textworld.EnvInfos(admissible_commands=True, facts=True, won=True, extras=["gamefile", "expert_plan"])
     wrappers = [AlfredDemangler(shuffle=False), AlfredInfos]
     if handcoded_expert:
