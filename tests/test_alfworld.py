@@ -30,6 +30,12 @@ if not INSTALLED and os.environ.get("VLDAC_REQUIRE_ALFWORLD") != "1":
 HELD_OUT_SEED = 1_000_000
 
 
+@pytest.fixture(autouse=True)
+def generated_tasks(monkeypatch):
+    """Generated tasks unless a test points the worlds at an official download itself."""
+    monkeypatch.delenv("ALFWORLD_DATA", raising=False)
+
+
 def play_expert(env, seed: int) -> tuple[bool, int]:
     _, info = env.reset(seed=seed)
     steps = 0
@@ -147,13 +153,58 @@ def test_eval_plays_the_expert_and_sft_writes_admissible_demonstrations(tmp_path
     assert code == 0, stderr
     assert json.loads(capsys.readouterr().out)["success_rate"] == 1.0
     interface = ALFWorldInterface()
-    config = SFTConfig(env=EnvSettings(id="vldac/ALFWorld-PickAndPlaceSimple-v0", kwargs={"frame_size": 112}),
-                       demonstrations=6, mistakes=MistakeSettings(states=[[0, 0]], probability=1.0))
-    demonstrations = collect_demonstrations(config, interface)
-    assert len(demonstrations) == 6 and all(d.frames[-1].shape == (112, 112, 3) for d in demonstrations)
-    for demonstration in demonstrations:
-        commands = demonstration.text.split("Admissible actions: ")[1].split(".\n")[0].split(", ")
-        parsed = parse_command(demonstration.answer, commands)
-        expert = parsed.thoughts.split("next I ", 1)[1]
-        assert parsed.action is not None and expert in commands
-        assert (parsed.action != expert) == expert.startswith("go to ")  # every "go" is mistaken, nothing else
+    settings = EnvSettings(id="vldac/ALFWorld-PickAndPlaceSimple-v0", kwargs={"frame_size": 112})
+    demonstrations = {
+        probability: collect_demonstrations(SFTConfig(env=settings, demonstrations=6, mistakes=MistakeSettings(
+            states=[[0, 0]], probability=probability)), interface)
+        for probability in (0.0, 1.0)
+    }
+    assert all(d.frames[-1].shape == (112, 112, 3) for d in demonstrations[1.0])
+    for expert, mistaken in zip(demonstrations[0.0], demonstrations[1.0], strict=True):
+        assert expert.text == mistaken.text  # the same states: the world follows the expert either way
+        commands = expert.text.split("Admissible actions: ")[1].split(".\n")[0].split(", ")
+        right, written = (parse_command(d.answer, commands) for d in (expert, mistaken))
+        assert right.action is not None and written.action is not None
+        assert right.thoughts == written.thoughts == f"next I {right.action.split()[0]}"
+        assert (written.action != right.action) == right.action.startswith("go to ")  # every "go" is mistaken
+
+
+def write_official_layout(root, games: dict[str, list[tuple[int, bool]]]) -> None:
+    """An ALFWorld download's layout (json_2.1.1/<split>/<task folder>/<trial>/) holding generated
+    games: ``games[split]`` lists (seed, solvable) of pick-and-place tasks."""
+    from vldac.envs.alfworld.engine import GAME_FILE, write_game
+
+    for split, seeds in games.items():
+        for seed, solvable in seeds:
+            task = sample_task(seed, ("pick_and_place_simple",), other_object_types=1)
+            target = task.params["object_target"]
+            folder = root / "json_2.1.1" / split / f"pick_and_place_simple-{target}-None-{task.params['parent_target']}-{task.floor_plan}" / f"trial_T{seed}"
+            write_game(folder, task.problem(), task.text, task.task_type, task.params)
+            game = json.loads((folder / GAME_FILE).read_text())
+            (folder / GAME_FILE).write_text(json.dumps({**game, "solvable": solvable}))
+
+
+def test_an_official_download_plays_its_games_by_split(tmp_path, monkeypatch):
+    write_official_layout(tmp_path, {"train": [(1, True), (2, False)], "valid_unseen": [(3, True), (4, True)]})
+    movable = tmp_path / "json_2.1.1" / "valid_unseen" / "pick_and_place_with_movable_recep-A-B-C-1" / "trial_T9"
+    movable.mkdir(parents=True)  # ALFWorld leaves such trials out, and so do vldac's worlds
+    (movable / "traj_data.json").write_text(json.dumps({"task_type": "pick_and_place_simple"}))
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path))
+    env = make_world("vldac/ALFWorld-v0")
+    played = {}
+    for seed in (0, 1, HELD_OUT_SEED, HELD_OUT_SEED + 1):
+        _, info = env.reset(seed=seed)
+        played[seed] = info["task"]
+        assert info["task_type"] == "pick_and_place_simple" and env.unwrapped.task is None
+    assert played[0] == played[1] == sample_task(1, ("pick_and_place_simple",), other_object_types=1).text  # 2 is unsolvable
+    assert played[HELD_OUT_SEED] == sample_task(3, ("pick_and_place_simple",), other_object_types=1).text
+    assert played[HELD_OUT_SEED + 1] == sample_task(4, ("pick_and_place_simple",), other_object_types=1).text
+    solved, _ = play_expert(env, HELD_OUT_SEED)
+    assert solved
+    env.close()
+    with pytest.raises(FileNotFoundError, match="no solvable game of task types"):
+        make_world(alfworld_id("pick_heat_then_place_in_recep")).reset(seed=0)
+    with pytest.raises(FileNotFoundError, match=r"has no json_2.1.1/ folder; point it at an ALFWorld download"):
+        make_world("vldac/ALFWorld-v0", data_dir=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="split 'test' is unknown"):
+        make_world("vldac/ALFWorld-v0", split="test")

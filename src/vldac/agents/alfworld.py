@@ -36,8 +36,9 @@ class ALFWorldInterface(LanguageInterface):
         return action
 
     def thoughts(self, info: dict) -> str:
-        """The expert's reason for its next command: the task and that command."""
-        return f"to {info['task']}, next I {info['expert_action']}"
+        """The expert's intent, in few words: the kind of its next command (going, taking, ...),
+        not the command itself, so that a demonstrated mistake is the action alone."""
+        return f"next I {(info['expert_action'] or 'look').split()[0]}"
 
     def state_key(self, info: dict) -> list[int]:
         """``[task type, verb]``: the task type's index and the first word of the expert's next

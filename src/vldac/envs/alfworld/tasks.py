@@ -97,14 +97,26 @@ def scene_type(number: int) -> str:
     return next(name for name, numbers in constants.SCENE_TYPE.items() if number in numbers)
 
 
+def check_floor_plans(numbers: tuple[int, ...]) -> None:
+    """One sentence for a floor plan number ALFRED does not have."""
+    known = set(floor_plans(held_out=False)) | set(floor_plans(held_out=True))
+    unknown = sorted(set(numbers) - known)
+    if unknown:
+        raise ValueError(f"ALFRED has no floor plans {unknown}; use numbers from 1-30, 201-230, 301-330 or 401-430 "
+                         "(see vldac.envs.alfworld.tasks.floor_plans).")
+
+
 def sample_task(seed: int, task_types: tuple[str, ...] = TASK_TYPES, held_out: bool = False,
-                other_object_types: int = OTHER_OBJECT_TYPES) -> Task:
+                other_object_types: int = OTHER_OBJECT_TYPES, rooms: tuple[int, ...] | None = None,
+                attempt: int = 0) -> Task:
     """The task of ``seed``: a task type of ``task_types`` valid in a floor plan of the training
     (or held-out) split, with its targets, room and text, and up to ``other_object_types`` more
-    kinds of objects about the room; the same seed gives the same task."""
+    kinds of objects about the room; the same seed gives the same task. ``rooms`` (floor plan
+    numbers) restricts the rooms for both splits: held-out tasks are then new tasks in those rooms.
+    ``attempt`` > 0 draws another task of the same seed (when the planner found none solvable)."""
     constants, gdict = alfworld_constants()
-    rng = np.random.default_rng(seed)
-    plans = floor_plans(held_out)
+    rng = np.random.default_rng(seed if attempt == 0 else [seed, attempt])
+    plans = sorted(rooms) if rooms else floor_plans(held_out)
     for _ in range(1000):
         plan = int(rng.choice(plans))
         task_type = str(rng.choice(task_types))
@@ -113,7 +125,8 @@ def sample_task(seed: int, task_types: tuple[str, ...] = TASK_TYPES, held_out: b
         task = _task_in_plan(seed, task_type, plan, rng, constants, gdict, other_object_types)
         if task is not None:
             return task
-    raise ValueError(f"No floor plan of the {'held-out' if held_out else 'training'} split fits task types {task_types}.")
+    where = f"floor plans {sorted(rooms)}" if rooms else f"floor plan of the {'held-out' if held_out else 'training'} split"
+    raise ValueError(f"No {where} fits task types {list(task_types)}; choose rooms where these tasks can be set.")
 
 
 def _task_in_plan(seed, task_type, plan, rng, constants, gdict, other_object_types) -> Task | None:

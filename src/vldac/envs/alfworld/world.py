@@ -16,7 +16,14 @@ time), or "auto", the one that solves more of the task type (measured on held-ou
 Episodes are cut at ``max_steps`` (50); ``other_object_types`` (12) sets how many kinds of objects
 besides the task's own lie about the room. A command the engine does not accept changes nothing
 ("Nothing happens."). Seeds from ``HELD_OUT_SEEDS_FROM`` (vldac's evaluation seeds) play
-ALFRED's held-out floor plans, lower seeds its training ones.
+ALFRED's held-out floor plans, lower seeds its training ones; ``rooms`` (floor plan numbers)
+instead draws both from those rooms (a small family of tasks, as the tiny model's recipe uses).
+Every generated task is checked solvable by the planner before it is played (a task it cannot
+solve is drawn again from the same seed's stream).
+
+With an official ALFWorld download (``data_dir``, or ``$ALFWORLD_DATA``) the worlds play its games
+instead: training seeds the ``train`` split, held-out seeds ``valid_unseen`` in order (``split``
+names another); see ``vldac.envs.alfworld.official``.
 """
 
 from __future__ import annotations
@@ -32,14 +39,23 @@ import numpy as np
 from gymnasium import spaces
 
 from vldac.envs.alfworld.engine import check_alfworld, planner_plan, start_game, write_game
+from vldac.envs.alfworld.official import (
+    HELD_OUT_SPLIT,
+    SPLITS,
+    TRAINING_SPLIT,
+    official_data_dir,
+    official_game,
+    task_text,
+)
 from vldac.envs.alfworld.render import draw_frame, scene_view
-from vldac.envs.alfworld.tasks import OTHER_OBJECT_TYPES, TASK_TYPES, Task, sample_task
+from vldac.envs.alfworld.tasks import OTHER_OBJECT_TYPES, TASK_TYPES, Task, check_floor_plans, sample_task
 
 HELD_OUT_SEEDS_FROM = 1_000_000
 PLANNER_TASK_TYPES = ("pick_two_obj_and_place",)
 """Task types whose "auto" expert is the planner: ALFWorld's handcoded expert loses track of the
 second object there (it revisits where it saw the first), the planner never does."""
 EXPERTS = ("auto", "handcoded", "planner", None)
+SOLVABLE_ATTEMPTS = 10
 MAX_COMMAND_CHARS = 120
 COMMAND_CHARSET = string.ascii_lowercase + string.digits + " "
 
@@ -51,6 +67,7 @@ class ALFWorldWorld(gymnasium.Env):
 
     def __init__(self, task_types: list[str] | None = None, max_steps: int = 50, frame_size: int = 224,
                  expert: str | None = "auto", other_object_types: int = OTHER_OBJECT_TYPES,
+                 rooms: list[int] | None = None, data_dir: str | None = None, split: str | None = None,
                  render_mode: str | None = None):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
@@ -62,6 +79,14 @@ class ALFWorldWorld(gymnasium.Env):
         if max_steps < 1:
             raise ValueError(f"max_steps must be a positive number of steps, got {max_steps}.")
         check_alfworld()
+        self.rooms = tuple(rooms or ())
+        check_floor_plans(self.rooms)
+        self.data_dir = official_data_dir(data_dir)
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"ALFWorld split {split!r} is unknown; use one of {', '.join(SPLITS)}.")
+        if split is not None and self.data_dir is None:
+            raise ValueError("split chooses among official games; give data_dir (or set $ALFWORLD_DATA) too.")
+        self.split = split
         self.task_types = tuple(task_types or TASK_TYPES)
         self.max_steps = max_steps
         self.frame_size = frame_size
@@ -74,27 +99,50 @@ class ALFWorldWorld(gymnasium.Env):
         self._game = None
         self._plan: list[str] | None = None
         self.task: Task | None = None
+        """The generated task being played (None for an official game)."""
+        self.task_text = ""
+        self.task_type = ""
         self._frame = np.zeros(self.observation_space.shape, np.uint8)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if seed is None:
             seed = int(self.np_random.integers(HELD_OUT_SEEDS_FROM))
-        self.task = sample_task(seed, self.task_types, held_out=seed >= HELD_OUT_SEEDS_FROM,
-                                other_object_types=self.other_object_types)
-        game_file = write_game(self._folder / "game", self.task.problem(), self.task.text, self.task.task_type,
-                               self.task.params)
+        held_out = seed >= HELD_OUT_SEEDS_FROM
+        if self.data_dir is not None:
+            split = self.split or (HELD_OUT_SPLIT if held_out else TRAINING_SPLIT)
+            game_file, self.task_type = official_game(
+                self.data_dir, seed - HELD_OUT_SEEDS_FROM if held_out else seed, split, self.task_types
+            )
+            state = self._start(game_file, seed)
+            self.task, self.task_text = None, task_text(state["feedback"])
+            return self._observe(state), self._info(state)
+        for attempt in range(SOLVABLE_ATTEMPTS):
+            self.task = sample_task(seed, self.task_types, held_out=held_out, other_object_types=self.other_object_types,
+                                    rooms=self.rooms, attempt=attempt)
+            self.task_text, self.task_type = self.task.text, self.task.task_type
+            game_file = write_game(self._folder / "game", self.task.problem(), self.task.text, self.task.task_type,
+                                   self.task.params)
+            state = self._start(game_file, seed)
+            plan = planner_plan(self._game)
+            if plan:
+                self._plan = plan if self._expert == "planner" else None
+                return self._observe(state), self._info(state)
+        raise RuntimeError(f"The planner solved none of {SOLVABLE_ATTEMPTS} tasks drawn for seed {seed}; "
+                           "choose other task types or rooms.")
+
+    def _start(self, game_file: Path, seed: int):
+        """Start ``game_file`` on the engine with this task type's expert; its first state."""
         if self._game is not None:
             self._game.close()
         self._expert = self.expert
         if self._expert == "auto":
-            self._expert = "planner" if self.task.task_type in PLANNER_TASK_TYPES else "handcoded"
+            self._expert = "planner" if self.task_type in PLANNER_TASK_TYPES else "handcoded"
         random.seed(seed)  # ALFWorld's handcoded expert breaks ties with the random module
         self._game = start_game(game_file, handcoded_expert=self._expert == "handcoded")
         self._steps = 0
         self._plan = None
-        state = self._game.reset()
-        return self._observe(state), self._info(state)
+        return self._game.reset()
 
     def step(self, action: str):
         if self._game is None:
@@ -127,8 +175,8 @@ class ALFWorldWorld(gymnasium.Env):
     def _info(self, state) -> dict:
         return {
             "observation": state["feedback"].strip(),
-            "task": self.task.text,
-            "task_type": self.task.task_type,
+            "task": self.task_text,
+            "task_type": self.task_type,
             "admissible_commands": list(state["admissible_commands"]),
             "success": bool(state["won"]),
             "expert_action": self._expert_action(state),
