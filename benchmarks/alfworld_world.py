@@ -1,8 +1,10 @@
-"""ALFWorld worlds alone (no model), on this machine: task generation time, world steps/s with 1
-and 16 envs (reset excluded, admissible commands played in turn), and the expert's success per
-task type on held-out tasks (seeds from 1,000,000: ALFRED's held-out floor plans).
+"""ALFWorld worlds alone (no model), on this machine: task generation time (sampling and the
+PDDL problem; and a whole reset, which starts the engine and checks the task solvable with the
+planner), world steps/s with 1 and 16 envs (reset excluded, admissible commands played in turn),
+and the expert's success per task type on held-out tasks (seeds from 1,000,000: ALFRED's held-out
+floor plans), each type printed as it finishes.
 
-    python benchmarks/alfworld_world.py [--tasks 200] [--workers 2] [--json OUT]
+    python benchmarks/alfworld_world.py [--parts generation steps expert] [--tasks 200] [--workers 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from vldac.envs import make_world
@@ -29,6 +31,18 @@ def generation_ms(count: int = 200) -> float:
         started = time.perf_counter()
         sample_task(seed).problem()
         times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def reset_ms(count: int = 30) -> float:
+    """Median milliseconds of a reset: sample, write, start the engine, check solvable."""
+    env = make_world("vldac/ALFWorld-v0", expert=None)
+    times = []
+    for seed in range(HELD_OUT, HELD_OUT + count):
+        started = time.perf_counter()
+        env.reset(seed=seed)
+        times.append((time.perf_counter() - started) * 1000)
+    env.close()
     return statistics.median(times)
 
 
@@ -67,23 +81,37 @@ def expert_success(task_type: str, tasks: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=("generation", "steps", "expert"),
+                        default=["generation", "steps", "expert"])
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json")
     args = parser.parse_args()
-    result = {"generation_ms_median": generation_ms()}
-    print(f"task generation: {result['generation_ms_median']:.2f} ms (median of 200)", file=sys.stderr)
-    for num_envs in (1, 16):
-        result[f"steps_per_s_{num_envs}_envs"] = steps_per_second(num_envs)
-        print(f"{num_envs} env(s): {result[f'steps_per_s_{num_envs}_envs']:.1f} world steps/s", file=sys.stderr)
-    with ProcessPoolExecutor(args.workers) as pool:
-        result["expert"] = list(pool.map(expert_success, TASK_TYPES, [args.tasks] * len(TASK_TYPES)))
-    for row in result["expert"]:
-        print(f"{row['task_type']}: {row['success']:.3f} over {row['tasks']} held-out tasks ({row['expert']}, "
-              f"mean length {row['mean_length']:.1f}, {row['seconds']} s)", file=sys.stderr)
+    result: dict = {}
+
+    def record(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1))
+
+    if "generation" in args.parts:
+        result["generation_ms_median"] = generation_ms()
+        record(f"task generation: {result['generation_ms_median']:.2f} ms (median of 200)")
+        result["reset_ms_median"] = reset_ms()
+        record(f"reset incl. engine start and planner check: {result['reset_ms_median']:.0f} ms (median of 30)")
+    if "steps" in args.parts:
+        for num_envs in (1, 16):
+            result[f"steps_per_s_{num_envs}_envs"] = steps_per_second(num_envs)
+            record(f"{num_envs} env(s): {result[f'steps_per_s_{num_envs}_envs']:.1f} world steps/s")
+    if "expert" in args.parts:
+        result["expert"] = []
+        with ProcessPoolExecutor(args.workers) as pool:
+            for done in as_completed([pool.submit(expert_success, task_type, args.tasks) for task_type in TASK_TYPES]):
+                row = done.result()
+                result["expert"].append(row)
+                record(f"{row['task_type']}: {row['success']:.3f} over {row['tasks']} held-out tasks ({row['expert']}, "
+                       f"mean length {row['mean_length']:.1f}, {row['seconds']} s)")
     print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -40,14 +40,16 @@ class Demonstration:
     answer: str
 
 
-def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> list[Demonstration]:
-    """``config.demonstrations`` (frames, answer) pairs along expert episodes on training seeds."""
+def collect_demonstrations(config: SFTConfig, interface: LanguageInterface, progress: bool = False) -> list[Demonstration]:
+    """``config.demonstrations`` (frames, answer) pairs along expert episodes on training seeds
+    (with ``progress``, a progress bar on standard error)."""
     rng = np.random.default_rng(config.seed)
     env = vldac.envs.make_world(config.env.id, **config.env.kwargs)
     expert = vldac.envs.expert_for(config.env.id)
     mistaken = {tuple(state) for state in config.mistakes.states}
     history = FrameHistory(config.env.history)
     demonstrations: list[Demonstration] = []
+    bar = tqdm(total=config.demonstrations, desc="demonstrations", unit="step", disable=not progress, file=sys.stderr)
     while len(demonstrations) < config.demonstrations:
         frame, info = env.reset(seed=int(rng.integers(TRAINING_SEED_LIMIT)))
         history.reset(0, frame)
@@ -60,9 +62,11 @@ def collect_demonstrations(config: SFTConfig, interface: LanguageInterface) -> l
             demonstrations.append(
                 Demonstration(history.frames(0), interface.instruction(info), interface.demonstration(info, written))
             )
+            bar.update()
             frame, _, terminated, truncated, info = env.step(action)
             history.push(0, frame)
             done = terminated or truncated
+    bar.close()
     env.close()
     return demonstrations
 
@@ -98,7 +102,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     if config.threads:
         torch.set_num_threads(config.threads)
     interface = interface_for(config.env.id, config.env.kwargs)
-    demonstrations = collect_demonstrations(config, interface)
+    demonstrations = collect_demonstrations(config, interface, progress)
     if config.base.startswith("new:"):
         if config.base != "new:tiny":
             raise ValueError(f"sft base '{config.base}' is unknown; use 'new:tiny' or a model path.")
