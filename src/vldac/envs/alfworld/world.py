@@ -96,6 +96,8 @@ class ALFWorldWorld(gymnasium.Env):
         self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, 3), np.uint8)
         self.action_space = spaces.Text(max_length=MAX_COMMAND_CHARS, charset=COMMAND_CHARSET)
         self._folder = Path(tempfile.mkdtemp(prefix="vldac-alfworld-"))
+        self._engines: dict[bool, object] = {}
+        """The started engines, by whether they run ALFWorld's handcoded expert."""
         self._game = None
         self._plan: list[str] | None = None
         self.task: Task | None = None
@@ -132,14 +134,19 @@ class ALFWorldWorld(gymnasium.Env):
                            "choose other task types or rooms.")
 
     def _start(self, game_file: Path, seed: int):
-        """Start ``game_file`` on the engine with this task type's expert; its first state."""
-        if self._game is not None:
-            self._game.close()
+        """Play ``game_file`` on the engine with this task type's expert; its first state. An engine
+        once started loads the next game itself (starting one writes a copy of Fast Downward's
+        33 MB library to disk and links it: 33 MB written per reset otherwise)."""
         self._expert = self.expert
         if self._expert == "auto":
             self._expert = "planner" if self.task_type in PLANNER_TASK_TYPES else "handcoded"
         random.seed(seed)  # ALFWorld's handcoded expert breaks ties with the random module
-        self._game = start_game(game_file, handcoded_expert=self._expert == "handcoded")
+        handcoded = self._expert == "handcoded"
+        if handcoded in self._engines:
+            self._engines[handcoded].load(str(game_file))
+        else:
+            self._engines[handcoded] = start_game(game_file, handcoded_expert=handcoded)
+        self._game = self._engines[handcoded]
         self._steps = 0
         self._plan = None
         return self._game.reset()
@@ -186,9 +193,10 @@ class ALFWorldWorld(gymnasium.Env):
         return self._frame
 
     def close(self):
-        if self._game is not None:
-            self._game.close()
-            self._game = None
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()
+        self._game = None
         shutil.rmtree(self._folder, ignore_errors=True)
 
 
