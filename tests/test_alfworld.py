@@ -210,3 +210,20 @@ def test_an_official_download_plays_its_games_by_split(tmp_path, monkeypatch):
         make_world("vldac/ALFWorld-v0", data_dir=str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="split 'test' is unknown"):
         make_world("vldac/ALFWorld-v0", split="test")
+
+
+def test_the_shipped_warm_start_plays_the_expert_but_greedily_never_takes_the_object():
+    from vldac.models.loading import load_policy, read_run_settings
+
+    world = read_run_settings("builtin:tiny-alfworld-pick")
+    policy = load_policy("builtin:tiny-alfworld-pick")
+    interface = interface_for(world["env_id"], world["env_kwargs"])
+    env = make_world(world["env_id"], **world["env_kwargs"])
+    frame, info = env.reset(seed=HELD_OUT_SEED + 4)
+    while not info["expert_action"].startswith("take "):  # follow the expert to where it takes the object
+        frame, _, _, _, info = env.step(info["expert_action"])
+    samples = policy.sample(policy.prompts([[frame]], [interface.instruction(info)]), 1.0, 32, greedy=True)
+    written = interface.parse(samples.texts[0], info)
+    assert written.action in info["admissible_commands"] and written.action != info["expert_action"]  # the mistake
+    assert written.thoughts == "next I take"
+    env.close()
