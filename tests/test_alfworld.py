@@ -227,3 +227,19 @@ def test_the_shipped_warm_start_plays_the_expert_but_greedily_never_takes_the_ob
     assert written.action in info["admissible_commands"] and written.action != info["expert_action"]  # the mistake
     assert written.thoughts == "next I take"
     env.close()
+
+
+def test_followed_mistakes_demonstrate_the_states_they_lead_to():
+    settings = EnvSettings(id="vldac/ALFWorld-PickAndPlaceSimple-v0",
+                           kwargs={"frame_size": 56, "rooms": [419], "other_object_types": 1, "expert": "handcoded"})
+    played = {
+        followed: collect_demonstrations(SFTConfig(env=settings, demonstrations=16, mistakes=MistakeSettings(
+            states=[[0, 3]], probability=1.0, followed=followed)), ALFWorldInterface())
+        for followed in (False, True)
+    }
+    answers = [d.answer for d in played[True]]
+    taking = next(i for i, answer in enumerate(answers) if '"next I take"' in answer)  # the first mistaken state
+    assert [d.text for d in played[False][: taking + 1]] == [d.text for d in played[True][: taking + 1]]
+    assert answers[: taking + 1] == [d.answer for d in played[False][: taking + 1]]
+    # the world played the expert's take in one, the mistaken command in the other: different states follow
+    assert played[False][taking + 1].text != played[True][taking + 1].text

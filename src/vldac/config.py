@@ -176,10 +176,15 @@ class TrainConfig:
 class MistakeSettings:
     """State-dependent mistakes in demonstrations: in the listed states the demonstrated action is
     replaced by the interface's ``mistaken_action`` with probability ``probability`` (so the argmax is wrong there when
-    probability > 0.5, while sampling still tries the right action)."""
+    probability > 0.5, while sampling still tries the right action).
+
+    followed: the world plays the demonstrated (possibly mistaken) action instead of the expert's,
+    so the states a mistake leads to are demonstrated too, with the expert's way on from there
+    (off: the world follows the expert and those states are never seen)."""
 
     states: list[list[int]] = field(default_factory=list)
     probability: float = 0.0
+    followed: bool = False
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Supervised warm start from scripted-expert demonstrations with state-dependent mistakes.
 
-Demonstrations follow the expert through seeded episodes (training seeds only). In the
+Demonstrations follow the expert through seeded episodes (training seeds only; with
+``mistakes.followed``, the demonstrated actions, mistakes included). In the
 states listed under ``mistakes.states`` (keyed by the world's ``state_key``) the written
 action is replaced by a wrong one with probability ``mistakes.probability``: above 0.5 the
 trained model's greedy action is wrong there, while sampling still tries the right one, which
@@ -63,7 +64,7 @@ def collect_demonstrations(config: SFTConfig, interface: LanguageInterface, prog
                 Demonstration(history.frames(0), interface.instruction(info), interface.demonstration(info, written))
             )
             bar.update()
-            frame, _, terminated, truncated, info = env.step(action)
+            frame, _, terminated, truncated, info = env.step(written if config.mistakes.followed else action)
             history.push(0, frame)
             done = terminated or truncated
     bar.close()
@@ -168,7 +169,7 @@ A supervised warm start made by `vldac sft` for `{config.env.id}` (env kwargs {c
 
 - {demonstrations} expert demonstrations on training seeds; in the states
   {config.mistakes.states} (the world's state key) the demonstrated action is wrong with
-  probability {config.mistakes.probability}.
+  probability {config.mistakes.probability}; the world played the demonstrated actions: {config.mistakes.followed}.
 - {steps} optimiser steps ({config.epochs} epochs, batch {config.batch_size}, lr {config.lr} cosine to
   {config.final_lr}); final loss {final_loss:.4f}; {seconds} s with torch {torch} on {threads} threads.
 
