@@ -243,3 +243,18 @@ def test_followed_mistakes_demonstrate_the_states_they_lead_to():
     assert answers[: taking + 1] == [d.answer for d in played[False][: taking + 1]]
     # the world played the expert's take in one, the mistaken command in the other: different states follow
     assert played[False][taking + 1].text != played[True][taking + 1].text
+
+
+def test_a_task_the_planner_cannot_solve_is_drawn_again_and_none_solvable_is_one_sentence(monkeypatch):
+    from vldac.envs.alfworld import world
+
+    plans = iter([[], ["go to bed 1"]])  # the planner finds no plan for the first task drawn, one for the second
+    monkeypatch.setattr(world, "planner_plan", lambda game: next(plans, ["look"]))
+    env = make_world("vldac/ALFWorld-PickAndPlaceSimple-v0", rooms=[329], other_object_types=1, expert=None)
+    _, info = env.reset(seed=5)
+    redrawn = sample_task(5, ("pick_and_place_simple",), other_object_types=1, rooms=(329,), attempt=1)
+    assert env.unwrapped.task == redrawn and info["task"] == redrawn.text
+    monkeypatch.setattr(world, "planner_plan", lambda game: [])
+    with pytest.raises(RuntimeError, match="The planner solved none of 10 tasks drawn for seed 6; choose other"):
+        env.reset(seed=6)
+    env.close()
