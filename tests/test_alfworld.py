@@ -31,9 +31,10 @@ HELD_OUT_SEED = 1_000_000
 
 
 @pytest.fixture(autouse=True)
-def generated_tasks(monkeypatch):
-    """Generated tasks unless a test points the worlds at an official download itself."""
-    monkeypatch.delenv("ALFWORLD_DATA", raising=False)
+def generated_tasks(monkeypatch, tmp_path_factory):
+    """Generated tasks unless a test points the worlds at an official download itself: an empty
+    $ALFWORLD_DATA (alfworld would set its own cache folder, which may hold a download)."""
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path_factory.mktemp("no-alfworld-download")))
 
 
 def play_expert(env, seed: int) -> tuple[bool, int]:
@@ -171,48 +172,54 @@ def test_eval_plays_the_expert_and_sft_writes_admissible_demonstrations(tmp_path
         assert (written.action != right.action) == right.action.startswith("go to ")  # every "go" is mistaken
 
 
-def write_official_layout(root, games: dict[str, list[tuple[int, bool]]]) -> None:
+def write_official_layout(root, games: dict[str, list[tuple[int, bool]]], kind: str = "pick_and_place_simple") -> None:
     """An ALFWorld download's layout (json_2.1.1/<split>/<task folder>/<trial>/) holding generated
-    games: ``games[split]`` lists (seed, solvable) of pick-and-place tasks."""
+    games: ``games[split]`` lists (seed, solvable) of pick-and-place tasks, in folders named for
+    ``kind`` (ALFRED's folder names start with the trial's kind)."""
     from vldac.envs.alfworld.engine import GAME_FILE, write_game
 
     for split, seeds in games.items():
         for seed, solvable in seeds:
             task = sample_task(seed, ("pick_and_place_simple",), other_object_types=1)
             target = task.params["object_target"]
-            folder = root / "json_2.1.1" / split / f"pick_and_place_simple-{target}-None-{task.params['parent_target']}-{task.floor_plan}" / f"trial_T{seed}"
+            folder = root / "json_2.1.1" / split / f"{kind}-{target}-None-{task.params['parent_target']}-{task.floor_plan}" / f"trial_T{seed}"
             write_game(folder, task.problem(), task.text, task.task_type, task.params)
             game = json.loads((folder / GAME_FILE).read_text())
             (folder / GAME_FILE).write_text(json.dumps({**game, "solvable": solvable}))
 
 
 def test_an_official_download_plays_its_games_by_split(tmp_path, monkeypatch):
+    from vldac.envs.alfworld.official import official_games
+
     write_official_layout(tmp_path, {"train": [(1, True), (2, False)], "valid_unseen": [(3, True), (4, True)]})
-    movable = tmp_path / "json_2.1.1" / "valid_unseen" / "pick_and_place_with_movable_recep-A-B-C-1" / "trial_T9"
-    movable.mkdir(parents=True)  # ALFWorld leaves such trials out, and so do vldac's worlds
-    (movable / "traj_data.json").write_text(json.dumps({"task_type": "pick_and_place_simple"}))
+    for kind in ("a_movable_recep", "a_Sliced"):  # complete, solvable, sorted first: ALFWorld leaves them out, so does vldac
+        write_official_layout(tmp_path, {"valid_unseen": [(5, True)]}, kind=kind)
+    assert len(official_games(tmp_path, "valid_unseen", TASK_TYPES)) == 2
     monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path))
     env = make_world("vldac/ALFWorld-v0")
     played = {}
-    for seed in (0, 1, HELD_OUT_SEED, HELD_OUT_SEED + 1):
+    for seed in (0, 1, HELD_OUT_SEED, HELD_OUT_SEED + 1, HELD_OUT_SEED + 2):
         _, info = env.reset(seed=seed)
         played[seed] = info["task"]
         assert info["task_type"] == "pick_and_place_simple" and env.unwrapped.task is None
     assert played[0] == played[1] == sample_task(1, ("pick_and_place_simple",), other_object_types=1).text  # 2 is unsolvable
     assert played[HELD_OUT_SEED] == sample_task(3, ("pick_and_place_simple",), other_object_types=1).text
     assert played[HELD_OUT_SEED + 1] == sample_task(4, ("pick_and_place_simple",), other_object_types=1).text
+    assert played[HELD_OUT_SEED + 2] == played[HELD_OUT_SEED]  # the split's games in turn, cyclically
     solved, _ = play_expert(env, HELD_OUT_SEED)
     assert solved
     env.close()
     with pytest.raises(FileNotFoundError, match="no solvable game of task types"):
-        make_world(alfworld_id("pick_heat_then_place_in_recep")).reset(seed=0)
+        make_world(alfworld_id("pick_heat_then_place_in_recep"))
+    with pytest.raises(ValueError, match="rooms choose among generated tasks, but official games from"):
+        make_world("vldac/ALFWorld-v0", rooms=[316])
     with pytest.raises(FileNotFoundError, match=r"has no json_2.1.1/ folder; point it at an ALFWorld download"):
         make_world("vldac/ALFWorld-v0", data_dir=str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="split 'test' is unknown"):
         make_world("vldac/ALFWorld-v0", split="test")
 
 
-def test_the_shipped_warm_start_plays_the_expert_but_greedily_never_takes_the_object():
+def test_the_shipped_warm_start_writes_the_mistake_where_the_expert_takes_the_object():
     from vldac.models.loading import load_policy, read_run_settings
 
     world = read_run_settings("builtin:tiny-alfworld-pick")
@@ -220,8 +227,11 @@ def test_the_shipped_warm_start_plays_the_expert_but_greedily_never_takes_the_ob
     interface = interface_for(world["env_id"], world["env_kwargs"])
     env = make_world(world["env_id"], **world["env_kwargs"])
     frame, info = env.reset(seed=HELD_OUT_SEED + 4)
-    while not info["expert_action"].startswith("take "):  # follow the expert to where it takes the object
+    for _ in range(env.unwrapped.max_steps):  # follow the expert to where it takes the object
+        if info["expert_action"].startswith("take "):
+            break
         frame, _, _, _, info = env.step(info["expert_action"])
+    assert info["expert_action"].startswith("take ")
     samples = policy.sample(policy.prompts([[frame]], [interface.instruction(info)]), 1.0, 32, greedy=True)
     written = interface.parse(samples.texts[0], info)
     assert written.action in info["admissible_commands"] and written.action != info["expert_action"]  # the mistake

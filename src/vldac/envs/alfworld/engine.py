@@ -65,12 +65,13 @@ def _memoized(parse):
 
 
 def memoize_grammar_parsing() -> None:
-    """Parse each grammar / logic text of TextWorld once per process instead of at every step.
+    """Parse the texts TextWorld parses at every step once per process instead.
 
     TextWorld re-parses (with tatsu) the text template of every admissible command and every
     grammar condition at each step; those texts repeat, and the parses were over half of a step's
-    time (benchmarks/RESULTS.md: 7.8 -> 18 world steps/s). The commands, feedback and frames are
-    the same as without it (tests/test_alfworld.py plays both).
+    time (benchmarks/RESULTS.md: 5.7 -> 11.0 world steps/s with resets). The commands, feedback
+    and frames are the same as without it (tests/test_alfworld.py plays both). Loading a game
+    still parses its whole grammar once.
     """
     from textworld import logic
     from textworld.envs.pddl import textgen

@@ -50,7 +50,7 @@ def official_games(data_dir: Path, split: str, task_types: tuple[str, ...]) -> t
     for trajectory in sorted((data_dir / GAMES_FOLDER / split).glob(f"*/*/{TRAJECTORY_FILE}")):
         folder = trajectory.parent
         game_file = folder / GAME_FILE
-        if "movable" in str(folder) or "Sliced" in str(folder) or not game_file.is_file():
+        if "movable" in folder.parent.name or "Sliced" in folder.parent.name or not game_file.is_file():
             continue
         task_type = json.loads(trajectory.read_text())["task_type"]
         if task_type in task_types and json.loads(game_file.read_text()).get("solvable", False):

@@ -112,7 +112,8 @@ def sample_task(seed: int, task_types: tuple[str, ...] = TASK_TYPES, held_out: b
     """The task of ``seed``: a task type of ``task_types`` valid in a floor plan of the training
     (or held-out) split, with its targets, room and text, and up to ``other_object_types`` more
     kinds of objects about the room; the same seed gives the same task. ``rooms`` (floor plan
-    numbers) restricts the rooms for both splits: held-out tasks are then new tasks in those rooms.
+    numbers) restricts the rooms for both splits: held-out tasks are then other draws in those
+    rooms (new placements; a draw may repeat a training one).
     ``attempt`` > 0 draws another task of the same seed (when the planner found none solvable)."""
     constants, gdict = alfworld_constants()
     rng = np.random.default_rng(seed if attempt == 0 else [seed, attempt])
@@ -125,8 +126,11 @@ def sample_task(seed: int, task_types: tuple[str, ...] = TASK_TYPES, held_out: b
         task = _task_in_plan(seed, task_type, plan, rng, constants, gdict, other_object_types)
         if task is not None:
             return task
-    where = f"floor plans {sorted(rooms)}" if rooms else f"floor plan of the {'held-out' if held_out else 'training'} split"
-    raise ValueError(f"No {where} fits task types {list(task_types)}; choose rooms where these tasks can be set.")
+    if rooms:
+        raise ValueError(f"None of the floor plans {sorted(rooms)} fits task types {list(task_types)}; "
+                         "choose rooms where these tasks can be set.")
+    raise ValueError(f"No floor plan of the {'held-out' if held_out else 'training'} split fits task types "
+                     f"{list(task_types)}; choose other task types.")
 
 
 def _task_in_plan(seed, task_type, plan, rng, constants, gdict, other_object_types) -> Task | None:
