@@ -1,4 +1,4 @@
-"""The ``vldac`` command: train, eval, sft, sweep, report, tiny-model, envs, recipes. Entry points only; the work lives elsewhere."""
+"""The ``vldac`` command: train, eval, sft, sweep, bench, report, tiny-model, envs, recipes. Entry points only; the work lives elsewhere."""
 
 from __future__ import annotations
 
@@ -139,6 +139,43 @@ def _eval(args: argparse.Namespace) -> None:
     print(json.dumps({**result, "dtype": dtype}, separators=(",", ":")))
 
 
+def _bench(args: argparse.Namespace) -> None:
+    if args.suite != "balrog":
+        raise UsageError(f"suite '{args.suite}' is not built yet; this version plays 'balrog' "
+                         "(BabyAI, Crafter, TextWorld).")
+    for flag, count in (("--episodes", args.episodes), ("--max-steps", args.max_steps), ("--batch-size", args.batch_size)):
+        if count is not None and count < 1:
+            raise UsageError(f"{flag} {count} must be at least 1.")
+    if args.json and (args.json.endswith(("/", os.sep)) or Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
+        raise UsageError(f"--json {args.json} must name a file in an existing folder.")
+    from vldac.bench.balrog.environments import environments_named
+    from vldac.bench.balrog.agents import Agent
+
+    environments = environments_named(args.environments.split(",") if args.environments else None)
+    Agent(args.agent)
+    from vldac.bench.report import bench_report, print_table
+    from vldac.bench.runner import BenchSettings, play
+    from vldac.models.loading import load_policy, resolve_device
+
+    settings = BenchSettings(
+        episodes=args.episodes, seed=args.seed, max_steps=args.max_steps, agent=args.agent,
+        text_history=args.text_history, image_history=args.image_history, max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size, greedy=not args.sample, token_budget=args.token_budget,
+    )
+    device = resolve_device(args.device)
+    played = {}
+    for model in [args.model, *([args.compare] if args.compare else [])]:
+        print(f"bench balrog: {model}", file=sys.stderr)
+        played[model] = play(load_policy(model, dtype=args.dtype, device=device), environments, settings)
+    report = bench_report("balrog", args.model, played[args.model], settings, args.compare,
+                          played.get(args.compare))
+    print_table(report)
+    line = json.dumps(report, separators=(",", ":"))
+    print(line)
+    if args.json:
+        Path(args.json).write_text(line + "\n")
+
+
 def _recipes(args: argparse.Namespace) -> None:
     from vldac.config import packaged_accelerate_configs, packaged_recipes
 
@@ -198,6 +235,26 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
     evaluate.set_defaults(run=_eval)
 
+    bench = commands.add_parser("bench", help="transfer evaluation: a benchmark suite on a model (and a base to compare)")
+    bench.add_argument("suite", choices=["balrog", "vsi", "visualwebbench", "imageqa", "all"])
+    bench.add_argument("model", help="checkpoint or model folder, or builtin:<name>")
+    bench.add_argument("--compare", metavar="BASE", help="a second model played on the same episodes; paired differences")
+    bench.add_argument("--episodes", type=int, help="episodes per task (default: BALROG's: 10, MiniHack 5)")
+    bench.add_argument("--max-steps", type=int, help="cap on every episode's steps (default: BALROG's limits)")
+    bench.add_argument("--environments", help="comma-separated BALROG environments (default: all), e.g. babyai,crafter")
+    bench.add_argument("--agent", default="naive", help="naive or cot (chain of thought, the answer after the last ACTION:)")
+    bench.add_argument("--seed", type=int, default=0, help="episode k of each task plays seed S+k")
+    bench.add_argument("--text-history", type=int, default=16, help="observations kept in the prompt")
+    bench.add_argument("--image-history", type=int, default=1, help="latest observations that carry their image")
+    bench.add_argument("--max-new-tokens", type=int, default=128)
+    bench.add_argument("--token-budget", type=int, help="prompt token limit (default: the model's context less the answer)")
+    bench.add_argument("--batch-size", type=int, default=16, help="episodes played at once")
+    bench.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    bench.add_argument("--json", metavar="OUT", help="also write the JSON line to this file")
+    bench.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    bench.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
+    bench.set_defaults(run=_bench)
+
     tiny = commands.add_parser("tiny-model", help="build a random-weight tiny VLM of a family, offline (for tests and trials)")
     tiny.add_argument("family", help="transformers model_type, e.g. qwen2_vl, gemma3, idefics3")
     tiny.add_argument("output", help="a new folder to save the model and processor to")
@@ -222,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
 def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     """vldac's RuntimeErrors that are reported as one sentence with exit code 2 (imported once one
     was raised, so that light commands do not load torch)."""
+    from vldac.bench.balrog.game import GameUnavailable
     from vldac.envs.alfworld.engine import ALFWorldUnavailable
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
@@ -229,7 +287,8 @@ def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     from vldac.train.checkpoints import NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
-    return ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, WorldCrashed, NonFiniteWeights, CellFailed
+    return (ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, GameUnavailable, WorldCrashed, NonFiniteWeights,
+            CellFailed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,25 @@ def encode_prompts(
     return batch
 
 
+def encode_conversations(
+    processor: ProcessorMixin, conversations: list[list[dict]], images: list[list[np.ndarray]]
+) -> BatchFeature:
+    """Multi-turn chats (messages whose content holds ``{"type": "image"}`` placeholders, one per
+    image of the row, in order) tokenised and left-padded like ``encode_prompts``."""
+    texts = [processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+             for messages in conversations]
+    processor.tokenizer.padding_side = "left"
+    pictures = [[Image.fromarray(image) for image in row] for row in images]
+    batch = processor(text=texts, images=pictures if any(pictures) else None, return_tensors="pt", padding=True)
+    batch[FRAME_KEYS] = [frame_key(image) for row in images for image in row]
+    return batch
+
+
+def prompt_length(processor: ProcessorMixin, messages: list[dict], images: list[np.ndarray]) -> int:
+    """Tokens of one conversation's prompt, image tokens included."""
+    return int(encode_conversations(processor, [messages], [images])["input_ids"].shape[1])
+
+
 def split_rows(batch: BatchFeature, images_per_row: list[int]) -> list[dict] | None:
     """Each row of an encoded batch without padding or pixels: its per-token tensors [P_b], its
     ``image_grid_thw`` rows [n_b, 3] and frame keys. None for a batch holding anything else (a
