@@ -222,6 +222,26 @@ def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(
     torch.testing.assert_close(values, samples.values, atol=1e-5, rtol=0)
 
 
+def test_text_only_rows_after_an_image_batch_sample_as_in_a_fresh_model(fast_path_model_dir):
+    """Qwen-VL keeps the last generation's RoPE offsets; text-only rows continued from the shared
+    prefix must not read those of an earlier batch (a batch size mismatch, or wrong positions)."""
+    from vldac.models.prompts import encode_conversations
+
+    def chat(text):
+        return [{"role": "user", "content": [{"type": "text", "text": text}]}]
+
+    histories, instructions = ragged_observations(5)
+    used = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16]))
+    fresh = build_policy(ModelSettings(path=str(fast_path_model_dir), value_head_hidden=[16]))
+    used.sample(used.prompts(histories, instructions), 1.0, 4, greedy=True)  # an image batch of 5 rows
+    shared_text = "the same long instruction for every row of this batch " * 3
+    prompts = encode_conversations(used.processor, [chat(shared_text + "go left"), chat(shared_text + "go right")], [[], []])
+    assert used.engine.share_prefix
+    answers = [policy.sample(prompts, 1.0, 6, greedy=True) for policy in (used, fresh)]
+    assert torch.equal(answers[0].token_ids, answers[1].token_ids)
+    torch.testing.assert_close(answers[0].token_logprobs, answers[1].token_logprobs, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("instruction_first", [False, True])
 def test_cached_vision_features_give_the_same_logprobs_and_values(fast_path_model_dir, instruction_first):
     """Rows that share frames (as frame histories do), 1-4 frames each: features computed once

@@ -20,7 +20,7 @@ from transformers import BatchFeature, GenerationConfig, LogitsProcessor, Logits
 from transformers import PreTrainedTokenizerBase
 
 from vldac.models.final_states import captured_final_states
-from vldac.models.families import backbone, supports_shared_prefix
+from vldac.models.families import backbone, forget_position_offsets, supports_shared_prefix
 from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length
 from vldac.models.tokens import AnswerTokens
 from vldac.models.vision_cache import VisionFeatureCache, vision_inputs
@@ -153,6 +153,7 @@ class RolloutEngine:
         recorder = SampledTokenLogprobs(1.0 if greedy else temperature, self.tokens.blocked_ids, greedy)
         config = sampling_config(max_new_tokens, self.tokens)
         inputs = vision_inputs(self.model, prompts, self.vision_cache)
+        forget_position_offsets(self.model)
         shared = shared_prefix_length(inputs) if self.share_prefix else 0
         if shared >= MIN_SHARED_TOKENS:
             inputs = align_after_prefix(inputs, shared, self.tokens.pad_id)

@@ -40,6 +40,15 @@ def supports_vision_cache(model: PreTrainedModel) -> bool:
     return model_type(model) in QWEN_VL_FAMILIES
 
 
+def forget_position_offsets(model: PreTrainedModel) -> None:
+    """Drop the multimodal RoPE offsets (``rope_deltas``) a Qwen-VL model keeps from its last
+    generation: it reuses them for a prompt continued from a cache whose new tokens hold no image
+    (the shared-prefix path with text-only rows), where they belong to another batch."""
+    inner = getattr(backbone(model), "model", None)
+    if getattr(inner, "rope_deltas", None) is not None:
+        inner.rope_deltas = None
+
+
 def declined_fast_paths(model: PreTrainedModel) -> str | None:
     """One sentence on why ``model`` runs the plain forward, or None for a family that takes the
     fast paths."""
