@@ -91,6 +91,7 @@ def test_expand_cells_is_the_full_grid_per_seed():
     assert len({cell.name for cell in cells}) == len(cells)
 
 
+@pytest.mark.slow  # about 45 s: .ci/run runs it after the default suite
 def test_sweep_runs_cells_once_and_writes_the_table(tiny_qwen2vl_dir, tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     overrides = [o for o in tiny_overrides(tiny_qwen2vl_dir, 16) if not o.startswith("train.total_env_steps")]

@@ -147,6 +147,7 @@ def test_bench_command_plays_and_compares_two_models(tmp_path, capsys):
     (["bench", "balrog", "builtin:tiny-numberline", "--environments", "babyai,nethax"], "nethax unknown"),
     (["bench", "balrog", "builtin:tiny-numberline", "--agent", "react"], "agent 'react' is unknown"),
     (["bench", "balrog", "builtin:tiny-numberline", "--episodes", "0"], "--episodes 0 must be at least 1"),
+    (["bench", "balrog", "builtin:tiny-numberline", "--image-history", "17"], "--image-history 17 must be between 0"),
     (["bench", "balrog", "/nowhere/model"], "/nowhere/model"),
 ])
 def test_bench_command_bad_input_is_one_sentence(argv, message, capsys):

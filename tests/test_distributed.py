@@ -56,6 +56,7 @@ def test_two_ranks_update_the_weights_as_one_process_given_all_the_steps(tmp_pat
     assert poisoned["skipped_steps"] == 2 and poisoned["moved"] == 0.0 and poisoned["ranks_agree"]
 
 
+@pytest.mark.slow  # about 45 s: .ci/run runs it after the default suite
 def test_a_two_rank_run_counts_both_ranks_and_resumes_bit_for_bit_after_kill_9(tiny_qwen2vl_dir, tmp_path):
     """env_steps per update = ranks x env.num_envs x train.rollout_steps in one metrics.jsonl; a kill
     -9 of the process group after the third checkpoint, then --resume on two ranks: the same rows

@@ -143,7 +143,9 @@ def _bench(args: argparse.Namespace) -> None:
     if args.suite != "balrog":
         raise UsageError(f"suite '{args.suite}' is not built yet; this version plays 'balrog' "
                          "(BabyAI, Crafter, TextWorld).")
-    for flag, count in (("--episodes", args.episodes), ("--max-steps", args.max_steps), ("--batch-size", args.batch_size)):
+    for flag, count in (("--episodes", args.episodes), ("--max-steps", args.max_steps), ("--batch-size", args.batch_size),
+                        ("--text-history", args.text_history), ("--max-new-tokens", args.max_new_tokens),
+                        ("--token-budget", args.token_budget)):
         if count is not None and count < 1:
             raise UsageError(f"{flag} {count} must be at least 1.")
     if args.json and (args.json.endswith(("/", os.sep)) or Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
@@ -153,6 +155,8 @@ def _bench(args: argparse.Namespace) -> None:
 
     environments = environments_named(args.environments.split(",") if args.environments else None)
     Agent(args.agent)
+    if not 0 <= args.image_history <= args.text_history:
+        raise UsageError(f"--image-history {args.image_history} must be between 0 and --text-history ({args.text_history}).")
     from vldac.bench.report import bench_report, print_table
     from vldac.bench.runner import BenchSettings, play
     from vldac.models.loading import load_policy, resolve_device

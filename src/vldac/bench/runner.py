@@ -47,13 +47,19 @@ def model_context(policy: VLMPolicy) -> int:
 
 
 def fitted_prompt(episode: Episode, policy: VLMPolicy, budget: int) -> tuple[list[dict], list]:
-    """The episode's prompt with as few of its oldest turns dropped as keep it within ``budget``."""
-    messages, images = episode.prompt()
-    drop = 0
-    while prompt_length(policy.processor, messages, images) > budget and drop < len(episode.history.events) - 1:
-        drop += 2
-        messages, images = episode.prompt(drop)
-    return messages, images
+    """The episode's prompt with as few of its oldest turns dropped as keep it within ``budget``
+    (found by bisection: the prompt shrinks as more turns are dropped)."""
+    prompt = episode.prompt()
+    if prompt_length(policy.processor, *prompt) <= budget:
+        return prompt
+    fits, too_long = len(episode.history.events) - 1, 0  # dropping all but the latest is the most one can do
+    while fits - too_long > 1:
+        middle = (fits + too_long) // 2
+        if prompt_length(policy.processor, *episode.prompt(middle)) <= budget:
+            fits = middle
+        else:
+            too_long = middle
+    return episode.prompt(fits)
 
 
 def play(policy: VLMPolicy, environments: list[Environment], settings: BenchSettings,
