@@ -153,7 +153,10 @@ def _bench(args: argparse.Namespace) -> None:
     from vldac.bench.balrog.environments import environments_named
     from vldac.bench.balrog.agents import Agent
 
-    environments = environments_named(args.environments.split(",") if args.environments else None)
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed} must be 0 or more.")
+    names = [name.strip() for name in args.environments.split(",") if name.strip()] if args.environments else None
+    environments = environments_named(names)
     Agent(args.agent)
     if not 0 <= args.image_history <= args.text_history:
         raise UsageError(f"--image-history {args.image_history} must be between 0 and --text-history ({args.text_history}).")

@@ -12,6 +12,7 @@ import contextlib
 import sys
 from dataclasses import dataclass
 
+import torch
 from tqdm import tqdm
 
 from vldac.bench.balrog.agents import Agent
@@ -67,6 +68,10 @@ def play(policy: VLMPolicy, environments: list[Environment], settings: BenchSett
     """Every task's episodes of ``environments``; results in the order they were queued."""
     agent = Agent(settings.agent)
     budget = settings.token_budget or model_context(policy) - settings.max_new_tokens
+    if budget < 1:
+        raise ValueError(f"--max-new-tokens {settings.max_new_tokens} leaves no room for a prompt in the model's "
+                         f"{model_context(policy)}-token context; give fewer.")
+    torch.manual_seed(settings.seed)  # --sample draws the same for every model played
     queue = [(environment, task, settings.seed + k)
              for environment in environments for task in environment.tasks
              for k in range(settings.episodes or environment.episodes)]

@@ -47,8 +47,8 @@ class History:
         self.events.append(_Turn(observation=observation))
 
     def answer(self, answer: Answer) -> None:
-        """An answer that names nothing (empty text) is left out, as BALROG leaves it."""
-        if answer.action or answer.reasoning:
+        """An answer that names nothing (empty after the filter) is left out, as BALROG leaves it."""
+        if answer.action:
             self.events.append(_Turn(answer=answer))
 
     def messages(self, agent_instruction: str, drop: int = 0) -> tuple[list[dict], list[np.ndarray]]:
