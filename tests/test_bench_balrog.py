@@ -11,7 +11,7 @@ import pytest
 from vldac.bench.balrog.agents import CHAIN_OF_THOUGHT_INSTRUCTION, NAIVE_INSTRUCTION, Agent, Answer
 from vldac.bench.balrog.episode import IMAGE_NOTE, INVALID_FEEDBACK, Episode, History
 from vldac.bench.balrog.game import Game, Observation
-from vldac.bench.scoring import EpisodeResult, mean_and_stderr, paired_differences, summarize
+from vldac.bench.scoring import Result, mean_and_stderr, paired_differences, summarize
 
 
 # --- agents -------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_max_steps_caps_the_episode():
 # --- scoring --------------------------------------------------------------------------------------
 
 def results(environment, task, progressions, steps=10):
-    return [EpisodeResult(environment, task, seed, value, steps, 0) for seed, value in enumerate(progressions)]
+    return [Result(environment, task, seed, value, steps, 0) for seed, value in enumerate(progressions)]
 
 
 def test_scores_are_balrogs_mean_and_population_standard_error():
@@ -170,20 +170,92 @@ def test_paired_differences_match_episodes_by_task_and_seed():
     assert difference["stderr"] == pytest.approx(100 * np.std([1, 0, 0]) / math.sqrt(3))
 
 
-def test_prompts_are_kept_within_the_token_budget_oldest_turns_first():
-    from vldac.bench.runner import fitted_prompt
+def test_paired_difference_is_score_minus_base_per_task():
+    model = results("babyai", "goto", [1, 1]) + results("babyai", "open", [0, 1])
+    base = results("babyai", "goto", [0, 1]) + results("babyai", "open", [0, 0])
+    difference = paired_differences(model, base)
+    summary, base_summary = summarize(model), summarize(base)
+    for task in ("goto", "open"):
+        assert difference["environments"]["babyai"]["tasks"][task]["difference"] == pytest.approx(
+            summary["environments"]["babyai"]["tasks"][task]["score"]
+            - base_summary["environments"]["babyai"]["tasks"][task]["score"])
+    assert difference["overall"]["difference"] == pytest.approx(summary["overall"]["score"] - base_summary["overall"]["score"])
+
+
+@pytest.fixture(scope="module")
+def tiny_policy():
     from vldac.models.loading import load_policy
+
+    return load_policy("builtin:tiny-numberline")
+
+
+def played_episode(steps=6):
+    episode = Episode(CountingGame(), Agent("naive"), seed=1, image_history=1)
+    for _ in range(steps):
+        episode.play("step")
+    return episode
+
+
+def test_prompts_are_kept_within_the_token_budget_oldest_turns_first(tiny_policy):
+    from vldac.bench.playing import fitted_prompt
     from vldac.models.prompts import prompt_length
 
-    policy = load_policy("builtin:tiny-numberline")
-    episode = Episode(CountingGame(), Agent("naive"), seed=1, image_history=1)
-    for _ in range(6):
-        episode.play("step")
-    full = prompt_length(policy.processor, *episode.prompt())
-    messages, images = fitted_prompt(episode, policy, budget=full - 1)
-    assert prompt_length(policy.processor, messages, images) <= full - 1
+    episode = played_episode()
+    full = prompt_length(tiny_policy.processor, *episode.prompt())
+    (messages, images), fits = fitted_prompt(episode, tiny_policy, budget=full - 1)
+    assert fits and prompt_length(tiny_policy.processor, messages, images) <= full - 1
     kept = texts(messages)
     assert kept[0] == "Count to three." and kept[-1].startswith("Current Observation:\nplayed 6\nat 6")
     assert "Observation:\nat 0" not in kept and "Observation:\nat 5" in kept  # the oldest went first
-    messages, _ = fitted_prompt(episode, policy, budget=1)  # nothing fits: instruction and latest stay
-    assert texts(messages)[0] == "Count to three." and len(messages) == 2
+    (messages, _), fits = fitted_prompt(episode, tiny_policy, budget=1)  # nothing fits: instruction and latest stay
+    assert not fits and texts(messages)[0] == "Count to three." and len(messages) == 2
+
+
+@pytest.mark.parametrize("shorter_by", [1, 40, 120])
+def test_the_bisection_drops_the_fewest_turns_that_fit(tiny_policy, shorter_by):
+    from vldac.bench.playing import fitted_prompt
+    from vldac.models.prompts import prompt_length
+
+    episode = played_episode(8)
+    budget = prompt_length(tiny_policy.processor, *episode.prompt()) - shorter_by
+    (messages, _), fits = fitted_prompt(episode, tiny_policy, budget)
+    dropped = next(drop for drop in range(len(episode.history.events)) if episode.prompt(drop)[0] == messages)
+    assert fits and dropped >= 1
+    assert prompt_length(tiny_policy.processor, *episode.prompt(dropped - 1)) > budget  # one fewer would not fit
+
+
+def test_a_batch_is_fitted_row_by_row_and_an_overflow_is_named_once(tiny_policy, capsys):
+    from vldac.bench.playing import encode_within_budget
+    from vldac.models.prompts import prompt_length
+
+    short, long = played_episode(1), played_episode(8)
+    budget = prompt_length(tiny_policy.processor, *short.prompt())
+    batch = encode_within_budget([short, long], tiny_policy, budget, overflowing := set())
+    assert batch["attention_mask"].sum(1).tolist()[0] == budget and max(batch["attention_mask"].sum(1).tolist()) <= budget
+    assert not overflowing and capsys.readouterr().err == ""
+    for _ in range(2):
+        encode_within_budget([short, long], tiny_policy, 5, overflowing)
+    assert overflowing == {"counting"} and capsys.readouterr().err.count("exceed the 5-token prompt budget") == 1
+
+
+def test_episodes_reuse_their_games_and_every_game_is_closed(tiny_policy):
+    from vldac.bench.balrog.environments import Environment
+    from vldac.bench.playing import play
+    from vldac.bench.settings import BenchSettings
+
+    made: list[CountingGame] = []
+    closed: list[CountingGame] = []
+
+    class Tracked(CountingGame):
+        def __init__(self, task):
+            super().__init__(task)
+            made.append(self)
+
+        def close(self):
+            closed.append(self)
+
+    environment = Environment("counting", ("count",), 5, __name__, "Tracked")
+    globals()["Tracked"] = Tracked
+    results = play(tiny_policy, [environment], BenchSettings(batch_size=2, max_steps=3, max_new_tokens=4), progress=False)
+    assert [result.key for result in results] == [0, 1, 2, 3, 4] and all(result.steps == 3 for result in results)
+    assert len(made) == 2 and sorted(map(id, closed)) == sorted(map(id, made))  # two at once, each closed once

@@ -143,7 +143,6 @@ def test_bench_command_plays_and_compares_two_models(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["bench", "vsi", "builtin:tiny-numberline"], "suite 'vsi' is not built yet"),
     (["bench", "balrog", "builtin:tiny-numberline", "--environments", "babyai,nethax"], "nethax unknown"),
     (["bench", "balrog", "builtin:tiny-numberline", "--agent", "react"], "agent 'react' is unknown"),
     (["bench", "balrog", "builtin:tiny-numberline", "--episodes", "0"], "--episodes 0 must be at least 1"),

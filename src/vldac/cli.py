@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -140,43 +141,49 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    if args.suite != "balrog":
-        raise UsageError(f"suite '{args.suite}' is not built yet; this version plays 'balrog' "
-                         "(BabyAI, Crafter, TextWorld).")
     for flag, count in (("--episodes", args.episodes), ("--max-steps", args.max_steps), ("--batch-size", args.batch_size),
                         ("--text-history", args.text_history), ("--max-new-tokens", args.max_new_tokens),
-                        ("--token-budget", args.token_budget)):
+                        ("--token-budget", args.token_budget), ("--frames", args.frames)):
         if count is not None and count < 1:
             raise UsageError(f"{flag} {count} must be at least 1.")
-    if args.json and (args.json.endswith(("/", os.sep)) or Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
-        raise UsageError(f"--json {args.json} must name a file in an existing folder.")
-    from vldac.bench.balrog.environments import environments_named
-    from vldac.bench.balrog.agents import Agent
-
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed} must be 0 or more.")
-    names = [name.strip() for name in args.environments.split(",") if name.strip()] if args.environments else None
-    environments = environments_named(names)
-    Agent(args.agent)
     if not 0 <= args.image_history <= args.text_history:
         raise UsageError(f"--image-history {args.image_history} must be between 0 and --text-history ({args.text_history}).")
-    from vldac.bench.report import bench_report, print_table
-    from vldac.bench.runner import BenchSettings, play
-    from vldac.models.loading import load_policy, resolve_device
+    if args.json and (args.json.endswith(("/", os.sep)) or Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
+        raise UsageError(f"--json {args.json} must name a file in an existing folder.")
+    from vldac.bench.balrog.agents import Agent
+    from vldac.bench.report import print_table, suite_report
+    from vldac.bench.settings import BenchSettings
+    from vldac.bench.suites import plan, run
+    from vldac.models.loading import load_policy, resolve_device, resolve_model_path
 
+    Agent(args.agent)
+    names = [name.strip() for name in args.environments.split(",") if name.strip()] if args.environments else None
+    suites = plan(args.suite, names, Path(args.data).expanduser() if args.data else None, args.episodes, args.frames)
+    models = [args.model, *([args.compare] if args.compare else [])]
+    for model in models:
+        resolve_model_path(model)
+    device = resolve_device(args.device)
     settings = BenchSettings(
         episodes=args.episodes, seed=args.seed, max_steps=args.max_steps, agent=args.agent,
         text_history=args.text_history, image_history=args.image_history, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, greedy=not args.sample, token_budget=args.token_budget,
     )
-    device = resolve_device(args.device)
-    played = {}
-    for model in [args.model, *([args.compare] if args.compare else [])]:
-        print(f"bench balrog: {model}", file=sys.stderr)
-        played[model] = play(load_policy(model, dtype=args.dtype, device=device), environments, settings)
-    report = bench_report("balrog", args.model, played[args.model], settings, args.compare,
-                          played.get(args.compare))
-    print_table(report)
+    results: dict[tuple[str, str], list] = {}
+    for model in models:
+        policy = load_policy(model, dtype=args.dtype, device=device)
+        for suite in suites:
+            print(f"bench {suite.name}: {model}", file=sys.stderr)
+            results[model, suite.name] = run(policy, suite, settings)
+        del policy
+    reports = {suite.name: suite_report(suite.name, args.model, results[args.model, suite.name],
+                                        {**dataclasses.asdict(settings), "frames": args.frames}, suite.layout,
+                                        args.compare, results.get((args.compare, suite.name)))
+               for suite in suites}
+    for suite in suites:
+        print_table(reports[suite.name], suite.layout)
+    report = reports[args.suite] if args.suite != "all" else {"suite": "all", "model": args.model, "suites": reports}
     line = json.dumps(report, separators=(",", ":"))
     print(line)
     if args.json:
@@ -246,14 +253,19 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", choices=["balrog", "vsi", "visualwebbench", "imageqa", "all"])
     bench.add_argument("model", help="checkpoint or model folder, or builtin:<name>")
     bench.add_argument("--compare", metavar="BASE", help="a second model played on the same episodes; paired differences")
-    bench.add_argument("--episodes", type=int, help="episodes per task (default: BALROG's: 10, MiniHack 5)")
+    bench.add_argument("--data", metavar="DIR", help="a local copy of the dataset suites' data: the dataset's folder, or "
+                       "a folder holding VSI-Bench, VisualWebBench, MMStar, MMBench as on the hub")
+    bench.add_argument("--episodes", type=int, help="episodes per task (default: BALROG's: 10, MiniHack 5); for a "
+                       "dataset suite, questions per subtask (default: all)")
     bench.add_argument("--max-steps", type=int, help="cap on every episode's steps (default: BALROG's limits)")
     bench.add_argument("--environments", help="comma-separated BALROG environments (default: all), e.g. babyai,crafter")
     bench.add_argument("--agent", default="naive", help="naive or cot (chain of thought, the answer after the last ACTION:)")
     bench.add_argument("--seed", type=int, default=0, help="episode k of each task plays seed S+k")
     bench.add_argument("--text-history", type=int, default=16, help="observations kept in the prompt")
     bench.add_argument("--image-history", type=int, default=1, help="latest observations that carry their image")
-    bench.add_argument("--max-new-tokens", type=int, default=128)
+    bench.add_argument("--max-new-tokens", type=int, help="answer token limit (default: naive 128, cot 1024; "
+                       "datasets: their official limits)")
+    bench.add_argument("--frames", type=int, default=32, help="frames sampled from each VSI-Bench video")
     bench.add_argument("--token-budget", type=int, help="prompt token limit (default: the model's context less the answer)")
     bench.add_argument("--batch-size", type=int, default=16, help="episodes played at once")
     bench.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
@@ -287,6 +299,7 @@ def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     """vldac's RuntimeErrors that are reported as one sentence with exit code 2 (imported once one
     was raised, so that light commands do not load torch)."""
     from vldac.bench.balrog.game import GameUnavailable
+    from vldac.bench.datasets.question import DatasetUnavailable
     from vldac.envs.alfworld.engine import ALFWorldUnavailable
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
@@ -294,8 +307,8 @@ def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     from vldac.train.checkpoints import NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
-    return (ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, GameUnavailable, WorldCrashed, NonFiniteWeights,
-            CellFailed)
+    return (ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, GameUnavailable, DatasetUnavailable, WorldCrashed,
+            NonFiniteWeights, CellFailed)
 
 
 def main(argv: list[str] | None = None) -> int:

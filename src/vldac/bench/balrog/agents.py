@@ -51,6 +51,11 @@ class Agent:
         """Appended (after a blank line) to the latest observation of every prompt."""
         return NAIVE_INSTRUCTION if self.name == "naive" else CHAIN_OF_THOUGHT_INSTRUCTION
 
+    @property
+    def answer_tokens(self) -> int:
+        """The answer's default token limit: an action is short, a chain of thought is not."""
+        return 128 if self.name == "naive" else 1024
+
     def read(self, text: str) -> Answer:
         """The model's answer text -> the action it names (as BALROG reads it)."""
         text = text.strip()

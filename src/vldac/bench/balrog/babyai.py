@@ -180,4 +180,4 @@ class BabyAIGame(Game):
 
     def _observation(self) -> Observation:
         text = "\n".join(line.replace("You see ", "") for line in describe_view(self.env))
-        return Observation(text, image=np.ascontiguousarray(self.env.get_pov_render(tile_size=POV_TILE)))
+        return Observation(text, image=np.ascontiguousarray(self.env.get_pov_render(tile_size=POV_TILE)) if self.pictures else None)

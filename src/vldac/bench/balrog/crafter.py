@@ -151,7 +151,7 @@ class CrafterGame(Game):
             text = f"{condition}\n\n{surroundings}".strip()
         except (IndexError, ValueError):
             text = "Error, you are out of the map."
-        return Observation(text, describe_status(info["inventory"]), self.env.render()), bool(done)
+        return Observation(text, describe_status(info["inventory"]), self.env.render() if self.pictures else None), bool(done)
 
 
 def _item_names(env: crafter.Env) -> list[str]:

@@ -94,6 +94,7 @@ class Episode:
     def __init__(self, game: Game, agent: Agent, seed: int, max_steps: int | None = None,
                  text_history: int = 16, image_history: int = 0):
         self.game, self.agent, self.seed = game, agent, seed
+        game.pictures = image_history > 0
         first = game.reset(seed)
         self.limit = min(game.max_steps, max_steps) if max_steps else game.max_steps
         self.history = History(game.instruction(), text_history, image_history)

@@ -35,6 +35,8 @@ class Game(ABC):
     def __init__(self, task: str):
         self.task = task
         self.progression = 0.0
+        self.pictures = True
+        """Whether observations carry their picture (off when the prompt shows none)."""
 
     @abstractmethod
     def instruction(self) -> str:
