@@ -33,10 +33,14 @@ ENVIRONMENTS = {
         Environment("crafter", ("default",), 10, "vldac.bench.balrog.crafter", "CrafterGame"),
         Environment("textworld", ("treasure_hunter", "the_cooking_game", "coin_collector"), 10,
                     "vldac.bench.balrog.textworld_games", "TextWorldGame"),
+        Environment("minihack", ("MiniHack-MazeWalk-9x9-v0", "MiniHack-MazeWalk-15x15-v0", "MiniHack-Corridor-R3-v0",
+                                 "MiniHack-CorridorBattle-Dark-v0", "MiniHack-Quest-Easy-v0",
+                                 "MiniHack-Quest-Medium-v0"), 5, "vldac.bench.balrog.nethack", "MiniHackGame"),
+        Environment("nle", ("NetHackChallenge-v0",), 5, "vldac.bench.balrog.nethack", "NetHackGame"),
     )
 }
-"""In the order the table prints them. MiniHack and NetHack are not played yet; Baba Is AI is not
-on PyPI and is left out."""
+"""In the order the table prints them (BALROG's, without Baba Is AI: it is not on PyPI). MiniHack's
+two Boxoban tasks need DeepMind's level files and are not played."""
 
 
 def environments_named(names: list[str] | None) -> list[Environment]:
