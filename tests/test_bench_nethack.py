@@ -94,7 +94,10 @@ def test_nle_action_words_are_balrogs():
     assert action_name(actions.TextCharacters.NUM_7) == "seven"
 
 
-@pytest.mark.parametrize("task", ENVIRONMENTS["minihack"].tasks)
+LEVEL_FREE_TASKS = [task for task in ENVIRONMENTS["minihack"].tasks if "Boxoban" not in task]
+
+
+@pytest.mark.parametrize("task", LEVEL_FREE_TASKS)
 def test_each_minihack_task_resets_steps_and_scores_through_the_harness(task):
     game = ENVIRONMENTS["minihack"].make(task)
     assert game.max_steps == 100 and "north" in game.actions and game.default_action in game.actions
@@ -128,6 +131,50 @@ def test_a_minihack_task_done_scores_one():
     assert "\nmap:\n" in episode.prompt()[0][-1]["content"][0]["text"]  # no pictures: the terminal map as text
     walk_to_the_stairs(game, episode)
     assert episode.progression == 1.0 and episode.steps < 10
+    game.close()
+
+
+BOXOBAN_LEVEL = """; 0
+##########
+##########
+##########
+##########
+##@$.#####
+##   #####
+##########
+##########
+##########
+##########
+
+"""
+"""A Boxoban level (DeepMind's file format): one push east puts the boulder on its target."""
+
+
+@pytest.fixture
+def boxoban_levels(tmp_path, monkeypatch):
+    from minihack.envs import boxohack
+
+    monkeypatch.setattr(boxohack, "LEVELS_PATH", str(tmp_path))
+    return tmp_path
+
+
+def test_boxoban_plays_with_the_users_level_files_and_is_left_out_without(boxoban_levels):
+    from vldac.bench.balrog.environments import playable
+
+    environment, reasons = playable(ENVIRONMENTS["minihack"])
+    assert environment.tasks == tuple(LEVEL_FREE_TASKS) and len(reasons) == 2
+    assert "MiniHack-Boxoban-Hard-v0 needs DeepMind's Boxoban level files in" in reasons[0]
+    for folder in ("hard", "medium/train"):
+        (boxoban_levels / folder).mkdir(parents=True)
+        (boxoban_levels / folder / "000.txt").write_text(BOXOBAN_LEVEL)
+    assert playable(ENVIRONMENTS["minihack"]) == (ENVIRONMENTS["minihack"], [])
+    game = MiniHackGame("MiniHack-Boxoban-Medium-v0")
+    assert game.actions == ["north", "east", "south", "west"] and "push the boulders" in game.instruction()
+    episode = Episode(game, Agent("naive"), seed=2, image_history=0)
+    episode.play("west")  # into the wall: nothing changes
+    assert not episode.done and episode.progression == 0.0
+    episode.play("east")
+    assert episode.done and episode.progression == 1.0
     game.close()
 
 

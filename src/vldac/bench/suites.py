@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vldac.bench.balrog.environments import Environment, environments_named
+from vldac.bench.balrog.environments import Environment, environments_named, playable
 from vldac.bench.datasets.question import Dataset, Question
 from vldac.bench.scoring import BALROG_LAYOUT, DATASET_LAYOUT, Layout, Result
 
@@ -64,9 +64,13 @@ def plan(suite: str, environments: list[str] | None = None, data: Path | None = 
 
 
 def _balrog(names: list[str] | None) -> Suite:
-    environments = environments_named(names)
-    for environment in environments:
-        importlib.import_module(environment.module)  # GameUnavailable names the missing extra
+    environments = []
+    for environment in environments_named(names):
+        environment, reasons = playable(environment)
+        for reason in reasons:
+            print(f"bench balrog: left out: {reason}.", file=sys.stderr)
+        if environment.tasks:
+            environments.append(environment)
     return Suite("balrog", BALROG_LAYOUT, environments=environments)
 
 

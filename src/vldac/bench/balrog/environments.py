@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 
@@ -34,13 +35,23 @@ ENVIRONMENTS = {
         Environment("textworld", ("treasure_hunter", "the_cooking_game", "coin_collector"), 10,
                     "vldac.bench.balrog.textworld_games", "TextWorldGame"),
         Environment("minihack", ("MiniHack-MazeWalk-9x9-v0", "MiniHack-MazeWalk-15x15-v0", "MiniHack-Corridor-R3-v0",
-                                 "MiniHack-CorridorBattle-Dark-v0", "MiniHack-Quest-Easy-v0",
-                                 "MiniHack-Quest-Medium-v0"), 5, "vldac.bench.balrog.nethack", "MiniHackGame"),
+                                 "MiniHack-CorridorBattle-Dark-v0", "MiniHack-Quest-Easy-v0", "MiniHack-Quest-Medium-v0",
+                                 "MiniHack-Boxoban-Hard-v0", "MiniHack-Boxoban-Medium-v0"), 5,
+                    "vldac.bench.balrog.nethack", "MiniHackGame"),
         Environment("nle", ("NetHackChallenge-v0",), 5, "vldac.bench.balrog.nethack", "NetHackGame"),
     )
 }
-"""In the order the table prints them (BALROG's, without Baba Is AI: it is not on PyPI). MiniHack's
-two Boxoban tasks need DeepMind's level files and are not played."""
+"""In the order the table prints them (BALROG's, without Baba Is AI: it is not on PyPI)."""
+
+
+def playable(environment: Environment) -> tuple[Environment, list[str]]:
+    """``environment`` with the tasks whose data is missing here left out (its game module's
+    ``missing_data(task)`` says why), and the reasons."""
+    module = importlib.import_module(environment.module)  # GameUnavailable names the missing extra
+    missing = getattr(module, "missing_data", lambda task: None)
+    reasons = [reason for reason in map(missing, environment.tasks) if reason]
+    tasks = tuple(task for task in environment.tasks if not missing(task))
+    return dataclasses.replace(environment, tasks=tasks), reasons
 
 
 def environments_named(names: list[str] | None) -> list[Environment]:

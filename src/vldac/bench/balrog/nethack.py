@@ -13,12 +13,14 @@ choices, sent as those keys); BALROG's two-digit answers are left out (its own w
 them). Invalid answers play "north" (MiniHack) or "esc" (NetHack). Progression: MiniHack 1 when
 the last step's reward is 1 or more (the task done); NetHack the highest of BALROG's values for the
 dungeon levels and experience levels reached. Episodes are seeded (NetHack's core and display
-random streams both from the episode's seed).
+random streams both from the episode's seed). MiniHack's Boxoban tasks play when DeepMind's level
+files are installed where minihack reads them (``missing_data`` says where otherwise).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import warnings
 from pathlib import Path
 
@@ -132,10 +134,8 @@ TILE_SIZE = 16
 def action_name(action) -> str:
     """The word BALROG (nle-language-wrapper) names an NLE action by."""
     kind = type(action).__name__
-    if kind in ("CompassDirection", "CompassIntercardinalDirection"):
-        return DIRECTION_WORDS[action.name]
-    if kind.endswith("Longer"):
-        return "far " + DIRECTION_WORDS[action.name]
+    if kind.startswith("Compass"):
+        return ("far " if kind.endswith("Longer") else "") + DIRECTION_WORDS[action.name]
     if kind == "TextCharacters" and action.name.startswith("NUM_"):
         return DIGIT_WORDS[int(action.name[4:])]
     if action is nle_actions.Command.TURN:
@@ -167,12 +167,16 @@ class NLEGame(Game):
     def __init__(self, task: str):
         super().__init__(task)
         spec = gymnasium.spec(task)
-        self.env = load_env_creator(spec.entry_point)(**spec.kwargs, observation_keys=OBSERVATION_KEYS,
-                                                       **self.settings)
+        environment_class = self.environment_class(load_env_creator(spec.entry_point))
+        self.env = environment_class(**spec.kwargs, observation_keys=OBSERVATION_KEYS, **self.settings)
         self.max_steps = self.env._max_episode_steps
         self.indices = {action: self.key_index(action) for action in self.actions}
         self.more = (self.env.actions.index(nle_actions.MiscAction.MORE)
                      if nle_actions.MiscAction.MORE in self.env.actions else None)
+
+    def environment_class(self, registered: type) -> type:
+        """The class the game is made of: the registered one."""
+        return registered
 
     def key_index(self, action: str) -> int:
         """The index in the game's action set of an action word or a single key."""
@@ -233,10 +237,41 @@ def _sections(named: dict[str, str]) -> str:
     return "\n".join(f"{name}:\n{text}\n" for name, text in named.items())
 
 
+BOXOBAN_LEVELS = {"MiniHack-Boxoban-Hard-v0": ("hard", ""), "MiniHack-Boxoban-Medium-v0": ("medium", "train")}
+"""Where under minihack's level folder each Boxoban task reads DeepMind's level files."""
+
+
+def boxoban_levels(task: str) -> Path:
+    """The folder of a Boxoban task's level files (minihack's dat/boxoban-levels-master/<set>/<mode>,
+    where minihack's download script puts DeepMind's boxoban-levels)."""
+    from minihack.envs import boxohack
+
+    return Path(boxohack.LEVELS_PATH).joinpath(*BOXOBAN_LEVELS[task])
+
+
+def missing_data(task: str) -> str | None:
+    """Why ``task`` cannot be played here (its level files are missing), or None."""
+    if task in BOXOBAN_LEVELS and not any(boxoban_levels(task).glob("*.txt")):
+        return (f"{task} needs DeepMind's Boxoban level files in {boxoban_levels(task)} "
+                "(python -m minihack.scripts.download_boxoban_levels, or copy deepmind/boxoban-levels there)")
+    return None
+
+
 class MiniHackGame(NLEGame):
     environment = "minihack"
     default_action = "north"
     settings = MINIHACK_SETTINGS
+
+    def environment_class(self, registered: type) -> type:
+        """Boxoban's class, minihack 1.0.2's, reads its goal squares before its reset sets them under
+        nle 1.3.0: a subclass starts them unset (None, which matches no squares)."""
+        if self.task in BOXOBAN_LEVELS:
+            return type(registered.__name__, (registered,), {"_goal_pos_set": None})
+        return registered
+
+    def seed(self, seed: int) -> None:
+        super().seed(seed)
+        random.seed(seed)  # Boxoban draws its level with Python's random, as BALROG seeds it
 
     @property
     def actions(self) -> list[str]:
