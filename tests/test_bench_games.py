@@ -99,6 +99,16 @@ def test_crafter_plays_through_the_harness():
     assert game.max_steps == 2000 and 0.0 <= episode.progression <= 1.0
 
 
+def test_crafter_and_babyai_episodes_are_their_seeds():
+    for environment, task in (("crafter", "default"), ("babyai", "putnext")):
+        first, again, other = (ENVIRONMENTS[environment].make(task).reset(seed) for seed in (4, 4, 5))
+        assert first.text == again.text and np.array_equal(first.image, again.image), environment
+        assert not np.array_equal(first.image, other.image), environment
+    game = ENVIRONMENTS["crafter"].make("default")
+    game.pictures = False  # no picture is drawn when the prompt shows none
+    assert game.reset(4).image is None
+
+
 @pytest.fixture(scope="module")
 def textworld_games(tmp_path_factory):
     return tmp_path_factory.mktemp("textworld-games")
