@@ -57,6 +57,8 @@ VSI_ROWS = [
     {"id": 6, "dataset": "scannet", "scene_name": "scene0011_00", "question_type": "route_planning",
      "question": "Go from the door to the bed: turn which way first?",
      "options": ["A. Turn Left", "B. Turn Right", "C. Go forward", "D. Turn Back"], "ground_truth": "D"},
+    {"id": 7, "dataset": "arkitscenes", "scene_name": "41069025", "question_type": "object_counting",
+     "question": "How many table(s) are in this room?", "options": None, "ground_truth": "2"},
 ]
 
 
@@ -71,7 +73,8 @@ def write_vsi(folder: Path) -> Path:
 VISUALWEBBENCH_ROWS = {
     "web_caption": [{"answer": "Fresh flowers delivered to your door"}],
     "heading_ocr": [{"bbox": [0.0, 0.0, 1.0, 0.1], "answer": "Welcome to the shop"}],
-    "webqa": [{"question": "What is the price of the red rose?", "answer": ["$5", "5 dollars"]}],
+    "webqa": [{"question": "What is the price of the red rose?", "answer": ["$5", "5 dollars"]},
+              {"question": "Who made the page?", "answer": []}],  # no gold answers: left out, as officially
     "element_ocr": [{"bbox": [0.2, 0.39, 0.8, 0.41], "answer": "Sign in to your account"}],
     "element_ground": [{"elem_desc": "the search box", "options": [[0.1, 0.1, 0.2, 0.2], [0.3, 0.3, 0.4, 0.4]],
                         "answer": 1}],
@@ -126,6 +129,7 @@ def rotations(index: int, question: str, options: list[str], answer: int, catego
 MMBENCH_QUESTIONS = [
     (7, "What is the colour of the square?", ["grey", "red", "blue", "green"], 0, "attribute_recognition"),
     (8, "Which shape is shown?", ["circle", "square", "triangle"], 1, "object_localization"),
+    (9, "Is the square grey?", ["yes", "no"], 0, "attribute_recognition"),
 ]
 
 

@@ -167,7 +167,7 @@ def test_paired_differences_match_episodes_by_task_and_seed():
     base = results("babyai", "goto", [0, 1, 0])  # seed 3 not played by the base: left out
     difference = paired_differences(model, base)["environments"]["babyai"]
     assert difference["difference"] == pytest.approx(100 / 3)
-    assert difference["stderr"] == pytest.approx(100 * np.std([1, 0, 0]) / math.sqrt(3))
+    assert difference["stderr"] == pytest.approx(100 * np.std([1, 0, 0], ddof=1) / math.sqrt(3))  # a paired error
 
 
 def test_paired_difference_is_score_minus_base_per_task():

@@ -8,6 +8,7 @@ VLDAC_REQUIRE_BENCH=1, so that there a missing package fails these tests instead
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -17,6 +18,9 @@ import pytest
 INSTALLED = all(importlib.util.find_spec(name) for name in ("av", "pyarrow", "rouge"))
 if not INSTALLED and os.environ.get("VLDAC_REQUIRE_BENCH") != "1":
     pytest.skip("the bench extra is not installed (pip install -e '.[bench]')", allow_module_level=True)
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet  # noqa: E402, F401
 
 from tests import bench_datasets as fixtures  # noqa: E402
 from vldac.bench.datasets.imageqa import MMBench, MMStar, mmbench_letter, mmstar_correct  # noqa: E402
@@ -43,18 +47,19 @@ def test_vsi_questions_prompts_and_official_answer_reading(tmp_path):
     dataset = VSIBench(fixtures.write_vsi(tmp_path / "VSI-Bench"), frames=4)
     questions = dataset.questions()
     assert [question.subtask for question in questions] == [
-        "object_counting", "object_abs_distance", "object_rel_direction_easy", "object_rel_direction_medium",
-        "object_rel_direction_hard", "route_planning"]
+        "object_counting", "object_counting", "object_abs_distance", "object_rel_direction_easy",
+        "object_rel_direction_medium", "object_rel_direction_hard", "route_planning"]
     assert questions[0].text == ("These are frames of a video.\nHow many chair(s) are in this room?\n"
                                  "Please answer the question using a single word or phrase.")
-    assert questions[2].text == ("These are frames of a video.\nIs the lamp left or right of the bed?\nOptions:\n"
+    assert questions[3].text == ("These are frames of a video.\nIs the lamp left or right of the bed?\nOptions:\n"
                                  "A. left\nB. right\nAnswer with the option's letter from the given choices directly.")
-    assert {question.task for question in questions[2:5]} == {"object_rel_direction"}
+    assert {question.task for question in questions[3:6]} == {"object_rel_direction"}
     assert first_word("B. because it is") == "B" and first_word("3.0 meters") == "3.0"
-    answers = ["4 chairs", "2.9", "A.", "(B)", "c", "D"]
+    answers = ["4 chairs", "two", "2.9", "A.", "(B)", "c", "D"]
     scores = [result.score for result in dataset.results(questions, answers)]
-    assert scores == pytest.approx([1.0, 0.7, 1.0, 0.0, 1.0, 1.0])  # 2.9 vs 2.5: relative error 0.16
-    assert [len(question.images()) for question in questions[:2]] == [4, 4]
+    assert scores == pytest.approx([1.0, 0.0, 0.7, 1.0, 0.0, 1.0, 1.0])  # 2.9 vs 2.5: relative error 0.16
+    assert [len(question.images()) for question in questions[:3]] == [4, 4, 4]
+    assert [question.id for question in dataset.limited(questions, 1)] == ["1", "2", "3", "4", "5", "6"]
 
 
 def test_vsi_relative_direction_is_the_mean_of_its_levels_and_overall_the_mean_of_tasks():
@@ -88,6 +93,37 @@ def test_vsi_bad_copies_are_one_sentence(tmp_path):
     (folder / "test.jsonl").write_text(json.dumps({**fixtures.VSI_ROWS[0], "question_type": "object_colour"}) + "\n")
     with pytest.raises(ValueError, match="unknown type 'object_colour'"):
         VSIBench(folder).questions()
+    (folder / "test.jsonl").write_text(json.dumps({**fixtures.VSI_ROWS[1], "ground_truth": "0"}) + "\n")
+    with pytest.raises(ValueError, match="question 2 has the answer '0', not a positive number"):
+        VSIBench(folder).questions()
+    (folder / "test.jsonl").write_text(json.dumps({key: value for key, value in fixtures.VSI_ROWS[1].items()
+                                                   if key != "scene_name"}) + "\n")
+    with pytest.raises(ValueError, match="test.jsonl row 1 has no scene_name column"):
+        VSIBench(folder).questions()
+    (folder / "test.jsonl").write_text("{not json\n")
+    with pytest.raises(ValueError, match="test.jsonl cannot be read"):
+        VSIBench(folder).questions()
+
+
+def test_undecodable_pictures_and_videos_are_one_sentence(tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(ValueError, match="broken.mp4 cannot be decoded"):
+        sample_frames(tmp_path / "broken.mp4", 4)
+    from vldac.bench.datasets.question import decoded_image
+
+    with pytest.raises(ValueError, match="image cannot be decoded"):
+        decoded_image({"bytes": b"not a png", "path": None})
+    with pytest.raises(ValueError, match="image is empty"):
+        decoded_image({"bytes": b"", "path": None})
+
+
+def test_questions_are_batched_by_their_answer_limit():
+    from vldac.bench.asking import batches
+    from vldac.bench.datasets.question import Question
+
+    questions = [Question("t", "t", str(k), "", list, "", answer_tokens=tokens)
+                 for k, tokens in enumerate([16, 16, 16, 512, 512, 16])]
+    assert [[int(q.id) for q in batch] for batch in batches(questions, 2)] == [[0, 1], [2], [3, 4], [5]]
 
 
 # --- VisualWebBench -------------------------------------------------------------------------------
@@ -117,7 +153,7 @@ def test_visualwebbench_questions_and_scores(tmp_path):
     assert "bounding box is [0.2, 0.39, 0.8, 0.41].\n" in questions["element_ocr"].text
     assert "bounding box:\n['Your cart', 'Home page']\n" in questions["action_prediction"].text
     assert questions["webqa"].text.startswith("What is the price of the red rose?\nYou should directly")
-    assert questions["web_caption"].answer_tokens == 512 and questions["action_ground"].answer_tokens == 16
+    assert questions["web_caption"].answer_tokens == questions["action_ground"].answer_tokens == 512  # official
     assert questions["web_caption"].images()[0].shape == (24, 24, 3)
     assert read_answer("web_caption", '<meta name="description" content="Fresh flowers">') == "Fresh flowers"
     assert read_answer("element_ocr", "The text content within the red bounding box is: Sign in") == "Sign in"
@@ -128,6 +164,20 @@ def test_visualwebbench_questions_and_scores(tmp_path):
     assert score(questions["element_ocr"], "The text content within the red bounding box is: Sign in") == \
         pytest.approx(2 * (2 / 5) / (1 + 2 / 5))
     assert score(questions["element_ground"], "B") == 1.0 and score(questions["action_prediction"], "B") == 0.0
+    ocr_gold_a = dataclasses.replace(questions["element_ocr"], gold="A")
+    assert score(ocr_gold_a, "A") == 0.0  # a one-character reading scores nothing, as officially
+    assert score(ocr_gold_a, "The text content within the red bounding box is: A") == 0.0
+    assert len([question for question in dataset.questions() if question.task == "webqa"]) == 1  # no-gold one out
+
+
+def test_a_missing_visualwebbench_task_is_named_and_left_out(tmp_path, capsys):
+    import shutil
+
+    folder = fixtures.write_visualwebbench(tmp_path / "VisualWebBench")
+    shutil.rmtree(folder / "action_ground")
+    tasks = {question.task for question in VisualWebBench(folder).questions()}
+    assert len(tasks) == 6 and "action_ground" not in tasks
+    assert "action_ground/test-*.parquet not found: action_ground left out" in capsys.readouterr().err
 
 
 # --- MMStar and MMBench ---------------------------------------------------------------------------
@@ -155,17 +205,19 @@ def test_mmbench_exact_matching(answer, letter):
 def test_mmbench_circular_eval_on_a_rotated_set(tmp_path):
     dataset = MMBench(fixtures.write_mmbench(tmp_path / "MMBench"))
     questions = dataset.questions()
-    assert sorted(int(question.id) for question in questions) == [7, 8, 1000007, 1000008, 2000007, 2000008, 3000007]
+    assert sorted(int(question.id) for question in questions) == [7, 8, 9, 1000007, 1000008, 1000009, 2000007,
+                                                                   2000008, 3000007]
     first = next(question for question in questions if question.id == "7")
     assert first.text == ("What is the colour of the square?\nA. grey\nB. red\nC. blue\nD. green\n"
                           "Answer with the option's letter from the given choices directly.")
     right = {question.id: question.gold["answer"] for question in questions}
     answers = [right[question.id] if question.id != "2000008" else "A" for question in questions]
     results = {result.key: result for result in dataset.results(questions, answers)}
-    assert set(results) == {7, 8} and results[7].score == 1.0 and results[8].score == 0.0  # one rotation of 8 wrong
-    assert results[8].subgroup == "object_localization"
-    assert summarize(list(results.values()), DATASET_LAYOUT)["tasks"]["MMBench"]["score"] == 50.0
-    assert len(dataset.limited(questions, 1)) == 7  # every rotation of the kept questions stays
+    assert set(results) == {7, 8, 9} and results[7].score == 1.0 and results[8].score == 0.0  # one rotation wrong
+    assert results[8].subgroup == "object_localization" and results[9].score == 1.0
+    assert summarize(list(results.values()), DATASET_LAYOUT)["tasks"]["MMBench"]["score"] == pytest.approx(200 / 3)
+    kept = dataset.limited(questions, 1)  # the first question of each category, with every rotation of it
+    assert sorted(int(question.id) for question in kept) == [7, 8, 1000007, 1000008, 2000007, 2000008, 3000007]
 
 
 def test_mmstar_questions(tmp_path):
@@ -176,6 +228,10 @@ def test_mmstar_questions(tmp_path):
     assert [result.score for result in dataset.results(questions, ["B", "(a)", "the answer is B"])] == [1.0, 0.0, 1.0]
     with pytest.raises(FileNotFoundError, match="holds no mmstar.parquet"):
         MMStar(tmp_path).questions()
+    table = pa.parquet.read_table(tmp_path / "MMStar" / "mmstar.parquet").drop_columns(["answer"])
+    pa.parquet.write_table(table, tmp_path / "MMStar" / "mmstar.parquet")
+    with pytest.raises(ValueError, match="mmstar.parquet row 1 has no answer column"):
+        dataset.questions()
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -194,11 +250,12 @@ def test_bench_all_runs_every_suite_and_compares(tmp_path, capsys):
     assert list(report["suites"]) == ["balrog", "vsi", "visualwebbench", "imageqa"]
     vsi = report["suites"]["vsi"]
     assert list(vsi["tasks"]) == ["object_counting", "object_abs_distance", "object_rel_direction", "route_planning"]
+    assert vsi["tasks"]["object_counting"]["items"] == 1  # --episodes 1: the first question of each subtask
     assert vsi["tasks"]["object_rel_direction"]["items"] == 3 and set(vsi["overall"]) == {"score", "stderr"}
     assert set(vsi["difference"]["tasks"]) == set(vsi["tasks"])
     assert len(report["suites"]["visualwebbench"]["tasks"]) == 7
     imageqa = report["suites"]["imageqa"]["tasks"]
-    assert imageqa["MMStar"]["items"] == 3 and imageqa["MMBench"]["items"] == 2  # circular groups
+    assert imageqa["MMStar"]["items"] == 3 and imageqa["MMBench"]["items"] == 2  # the first circular group per category
     assert "bench imageqa: MMBench" not in captured.err
     for table in ("vsi: builtin:tiny-numberline (base: builtin:tiny-blackjack)", "imageqa: builtin:tiny-numberline"):
         assert any(line.startswith(table) for line in captured.out.splitlines())
@@ -222,6 +279,7 @@ def test_a_dataset_suite_runs_what_its_data_holds(tmp_path, capsys):
     (["bench", "visualwebbench", "builtin:tiny-numberline", "--data", "{empty}"], "no copy of VisualWebBench"),
     (["bench", "vsi", "builtin:tiny-numberline", "--data", "{vsi}", "--frames", "0"], "--frames 0 must be at least 1"),
     (["bench", "vsi", "/nowhere/model", "--data", "{vsi}"], "/nowhere/model"),
+    (["bench", "vsi", "builtin:tiny-numberline", "--data", "{empty_vsi}"], "holds no VSI-Bench questions"),
     (["bench", "vsi", "builtin:tiny-numberline", "--data", "{vsi}", "--token-budget", "4090",
       "--max-new-tokens", "16"], "--token-budget 4090 with 16 answer tokens exceeds"),
 ])
@@ -230,7 +288,8 @@ def test_dataset_bad_input_is_one_sentence(argv, message, tmp_path, capsys):
 
     (tmp_path / "empty").mkdir()
     fixtures.write_vsi(tmp_path / "vsi")
-    argv = [arg.format(empty=tmp_path / "empty", vsi=tmp_path / "vsi") for arg in argv]
+    (fixtures.write_vsi(tmp_path / "empty_vsi") / "test.jsonl").write_text("")
+    argv = [arg.format(empty=tmp_path / "empty", vsi=tmp_path / "vsi", empty_vsi=tmp_path / "empty_vsi") for arg in argv]
     assert main(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("vldac bench: ") and message in error

@@ -44,10 +44,11 @@ BALROG_LAYOUT = Layout()
 DATASET_LAYOUT = Layout(groups="tasks", subgroups="subtasks", count="items", episodes=False)
 
 
-def mean_and_stderr(values: list[float]) -> tuple[float, float]:
-    """(100 x mean, 100 x population std / sqrt(n)); the error is 0 for one value."""
+def mean_and_stderr(values: list[float], ddof: int = 0) -> tuple[float, float]:
+    """(100 x mean, 100 x std / sqrt(n)), the std with ``ddof`` (0: the population's, as BALROG
+    reports scores; 1: the sample's, for paired differences); the error is 0 for one value."""
     array = np.asarray(values, dtype=float)
-    stderr = float(array.std() / math.sqrt(len(array))) if len(array) > 1 else 0.0
+    stderr = float(array.std(ddof=ddof) / math.sqrt(len(array))) if len(array) > 1 else 0.0
     return 100 * float(array.mean()), 100 * stderr
 
 
@@ -89,8 +90,8 @@ def overall(scores: list[dict]) -> dict:
 
 def paired_differences(results: list[Result], base: list[Result], layout: Layout = BALROG_LAYOUT) -> dict:
     """Per group (and subgroup) the mean of model minus base score over the results both have (same
-    group, subgroup and key), x100, with its standard error, pooled as ``layout`` says; overall as
-    for scores."""
+    group, subgroup and key), x100, with its standard error (the differences' sample standard
+    deviation / sqrt(n): a paired test's error), pooled as ``layout`` says; overall as for scores."""
     base_scores = {(result.group, result.subgroup, result.key): result.score for result in base}
     differences: dict[str, dict[str, list[float]]] = {}
     for result in results:
@@ -99,13 +100,13 @@ def paired_differences(results: list[Result], base: list[Result], layout: Layout
             differences.setdefault(result.group, {}).setdefault(result.subgroup, []).append(result.score - base_scores[key])
     groups = {}
     for name, subgroups in differences.items():
-        per_subgroup = {subgroup: dict(zip(("score", "stderr"), mean_and_stderr(values), strict=True))
+        per_subgroup = {subgroup: dict(zip(("score", "stderr"), mean_and_stderr(values, ddof=1), strict=True))
                         for subgroup, values in subgroups.items()}
         if layout.group_score == "subgroup_mean":
             pooled = overall(list(per_subgroup.values()))
         else:
-            pooled = dict(zip(("score", "stderr"), mean_and_stderr([v for values in subgroups.values() for v in values]),
-                              strict=True))
+            pooled = dict(zip(("score", "stderr"),
+                              mean_and_stderr([v for values in subgroups.values() for v in values], ddof=1), strict=True))
         groups[name] = {"difference": pooled["score"], "stderr": pooled["stderr"], layout.subgroups: {
             subgroup: {"difference": value["score"], "stderr": value["stderr"]} for subgroup, value in per_subgroup.items()
         }}

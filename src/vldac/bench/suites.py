@@ -86,7 +86,10 @@ def _datasets(suite: str, data: Path, questions_per_subtask: int | None, frames:
             missing.append(f"{cls.name} (expected {data / cls.name}/{cls.question_files})")
             continue
         dataset = cls(folder, **({"frames": frames} if cls.takes_frames else {}))
-        planned.datasets.append((dataset, dataset.limited(dataset.questions(), questions_per_subtask)))
+        questions = dataset.questions()
+        if not questions:
+            raise ValueError(f"{folder} holds no {cls.name} questions; replace its files with the dataset's copy.")
+        planned.datasets.append((dataset, dataset.limited(questions, questions_per_subtask)))
     if not planned.datasets:
         raise FileNotFoundError(f"no copy of {', '.join(missing)} was found under --data {data}.")
     for description in missing:

@@ -21,7 +21,7 @@ import functools
 import math
 from pathlib import Path
 
-from vldac.bench.datasets.question import Dataset, Question, decoded_image
+from vldac.bench.datasets.question import Dataset, Question, decoded_image, read_rows
 from vldac.bench.scoring import Result
 
 LETTER_INSTRUCTION = "Answer with the option's letter from the given choices directly"
@@ -61,15 +61,13 @@ class MMStar(Dataset):
     question_files = "mmstar.parquet"
 
     def questions(self) -> list[Question]:
-        import pyarrow.parquet as parquet
-
         path = self.folder / "mmstar.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"{self.folder} holds no mmstar.parquet; point --data at a copy of Lin-Chen/MMStar.")
         return [Question(self.name, row["category"], str(row["index"]),
                          f"{row['question'].strip()}\n{LETTER_INSTRUCTION}", functools.partial(_images, row["image"]),
                          row["answer"], answer_tokens=32)
-                for row in parquet.read_table(path).to_pylist()]
+                for row in read_rows(path, ("index", "question", "image", "answer", "category"))]
 
     def score(self, question: Question, answer: str) -> float:
         return float(mmstar_correct(answer, question.gold))
@@ -84,14 +82,13 @@ class MMBench(Dataset):
         self.language, self.split = language, split
 
     def questions(self) -> list[Question]:
-        import pyarrow.parquet as parquet
-
         paths = sorted((self.folder / self.language).glob(f"{self.split}-*.parquet"))
         if not paths:
             raise FileNotFoundError(f"{self.folder} holds no {self.language}/{self.split}-*.parquet; point --data at a "
                                     "copy of lmms-lab/MMBench.")
         questions = []
-        for row in (row for path in paths for row in parquet.read_table(path).to_pylist()):
+        columns = ("index", "question", "hint", "answer", "A", "B", "category", "image")
+        for row in (row for path in paths for row in read_rows(path, columns)):
             if not row.get("answer"):
                 raise ValueError(f"MMBench {self.language}/{self.split} has no answers (the test split's are withheld); "
                                  "score the dev split.")

@@ -4,6 +4,7 @@ in the layout the public dataset is distributed in, and its official scoring."""
 from __future__ import annotations
 
 import io
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,9 +82,34 @@ class Dataset(ABC):
                 for question, answer in zip(questions, answers, strict=True)]
 
 
+def evenly_spread(total: int, count: int) -> list[int]:
+    """``count`` indices of ``total`` items spread evenly, first and last included (rounded down)."""
+    return np.linspace(0, total - 1, count).astype(int).tolist()
+
+
+def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
+    """The rows of a dataset's parquet or jsonl file, each holding ``columns``; a file that cannot be
+    read or lacks a column is one sentence naming it."""
+    try:
+        if path.suffix == ".jsonl":
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        else:
+            import pyarrow.parquet as parquet
+
+            rows = parquet.read_table(path).to_pylist()
+    except (OSError, ValueError) as error:  # pyarrow's and json's errors are both
+        raise ValueError(f"{path} cannot be read ({error}); replace it with the dataset's copy.") from None
+    for number, row in enumerate(rows, start=1):
+        missing = [column for column in columns if column not in row]
+        if missing:
+            raise ValueError(f"{path} row {number} has no {', '.join(missing)} column; the file is not the dataset's "
+                             "distributed copy.")
+    return rows
+
+
 def decoded_image(data: bytes | dict | str, folder: Path | None = None) -> np.ndarray:
     """An image stored as parquet holds it (a struct of ``bytes`` and ``path``, raw bytes, or a path
-    relative to ``folder``), as [H, W, 3] uint8."""
+    relative to ``folder``), as [H, W, 3] uint8; one that cannot be decoded is one sentence."""
     if isinstance(data, dict):
         data = data.get("bytes") or data.get("path")
     if isinstance(data, str):
@@ -91,4 +117,10 @@ def decoded_image(data: bytes | dict | str, folder: Path | None = None) -> np.nd
         if not path.is_file():
             raise FileNotFoundError(f"The image {path} is missing; the dataset folder must hold its images as distributed.")
         data = path.read_bytes()
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    if not data:
+        raise ValueError("A question's image is empty; replace the dataset's file with its distributed copy.")
+    try:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    except OSError as error:
+        raise ValueError(f"A question's image cannot be decoded ({error}); replace the dataset's file with its "
+                         "distributed copy.") from None

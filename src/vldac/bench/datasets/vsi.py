@@ -14,12 +14,11 @@ of them and has its own row).
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
 
-from vldac.bench.datasets.question import Dataset, Question
+from vldac.bench.datasets.question import Dataset, Question, read_rows
 
 MULTIPLE_CHOICE = ("object_rel_direction_easy", "object_rel_direction_medium", "object_rel_direction_hard",
                    "object_rel_distance", "route_planning", "obj_appearance_order")
@@ -28,6 +27,7 @@ RELATIVE_DIRECTION = "object_rel_direction"
 TASKS = ("object_counting", "object_abs_distance", "object_size_estimation", "room_size_estimation",
          "object_rel_distance", RELATIVE_DIRECTION, "route_planning", "obj_appearance_order")
 """In the order the official results list them."""
+COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
 PRE_PROMPT = "These are frames of a video."
 NUMERIC_POST_PROMPT = "Please answer the question using a single word or phrase."
 CHOICE_POST_PROMPT = "Answer with the option's letter from the given choices directly."
@@ -62,15 +62,11 @@ class VSIBench(Dataset):
 
     def _rows(self) -> list[dict]:
         jsonl = self.folder / "test.jsonl"
-        if jsonl.is_file():
-            return [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-        parquets = sorted(self.folder.glob("test-*.parquet"))
-        if not parquets:
+        files = [jsonl] if jsonl.is_file() else sorted(self.folder.glob("test-*.parquet"))
+        if not files:
             raise FileNotFoundError(f"{self.folder} holds neither test.jsonl nor test-*.parquet; point --data at a "
                                     "copy of nyu-visionx/VSI-Bench.")
-        import pyarrow.parquet as parquet
-
-        return [row for path in parquets for row in parquet.read_table(path).to_pylist()]
+        return [row for path in files for row in read_rows(path, COLUMNS)]
 
     def questions(self) -> list[Question]:
         questions = []
@@ -80,6 +76,9 @@ class VSIBench(Dataset):
                 text = "\n".join([PRE_PROMPT, row["question"], "Options:\n" + "\n".join(row["options"]), CHOICE_POST_PROMPT])
             elif kind in NUMERIC:
                 text = f"{PRE_PROMPT}\n{row['question']}\n{NUMERIC_POST_PROMPT}"
+                if not _positive_number(row["ground_truth"]):
+                    raise ValueError(f"VSI-Bench question {row['id']} has the answer '{row['ground_truth']}', not a "
+                                     "positive number; the folder is not a copy of nyu-visionx/VSI-Bench.")
             else:
                 raise ValueError(f"VSI-Bench question {row['id']} has the unknown type '{kind}'; the folder is not "
                                  "a copy of nyu-visionx/VSI-Bench.")
@@ -102,7 +101,14 @@ class VSIBench(Dataset):
         return mean_relative_accuracy(predicted, float(question.gold))
 
 
+def _positive_number(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
 def _video_frames(path: Path, count: int) -> list[np.ndarray]:
     from vldac.bench.datasets.video import sample_frames
 
-    return sample_frames(path, count)
+    return list(sample_frames(path, count))
