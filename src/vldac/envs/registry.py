@@ -77,6 +77,11 @@ def register_worlds() -> None:
     )
     register_miniworld_tasks()
     register_alfworld_tasks()
+    register_world(
+        "vldac/WebShop-v0", "vldac.envs.webshop.world:WebShopWorld",
+        "Shop for an instruction's product in vldac's WebShop (search, pick options, buy), seen as screenshots "
+        "of the pages in headless Chromium; reward at Buy Now (needs vldac[webshop]).",
+    )
 
 
 def register_alfworld_tasks() -> None:
