@@ -271,6 +271,21 @@ def test_the_world_shops_through_the_browser(world):
 
 
 @needs_chromium
+def test_the_expert_buys_the_goal(world):
+    from vldac.envs.webshop.expert import expert_action
+
+    rewards = []
+    for seed in (0, 1_000_000, 1_000_001):
+        _, info = world.reset(seed=seed)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            _, reward, terminated, truncated, info = world.step(expert_action(info))
+            assert not info["invalid"]
+        rewards.append(reward)
+    assert rewards == [1.0, 1.0, 1.0]
+
+
+@needs_chromium
 def test_a_crashed_browser_cuts_the_episode_and_the_next_one_plays(world):
     from vldac.envs.webshop.browser import BROWSER
 

@@ -81,6 +81,7 @@ def register_worlds() -> None:
         "vldac/WebShop-v0", "vldac.envs.webshop.world:WebShopWorld",
         "Shop for an instruction's product in vldac's WebShop (search, pick options, buy), seen as screenshots "
         "of the pages in headless Chromium; reward at Buy Now (needs vldac[webshop]).",
+        expert="vldac.envs.webshop.expert:expert_action",
     )
 
 
