@@ -316,3 +316,36 @@ def test_the_world_shops_on_a_users_server(shop, world):
         env.step(f"click[{value}]")
     assert env.step("click[buy now]")[1] == 1.0
     env.close()
+
+
+# --- the language interface ------------------------------------------------------------------------
+
+ITEM_INFO = {"instruction": "buy a grey shirt", "url": "http://127.0.0.1:1/item_page/s/B0/x/1/{}",
+             "available_actions": {"has_search_bar": False, "clickables": ["back to search", "buy now", "grey", "navy blue"]}}
+
+
+@pytest.mark.parametrize("answer, action", [
+    ('{"thoughts": "buy", "action": "click[Buy  Now]"}', "click[buy now]"),
+    ('{"action": "click[grey]"}', "click[grey]"),
+    ('{"action": "search[grey shirt]"}', None),  # no search box on this page
+    ('{"action": "click[red]"}', None),  # not on this page
+    ('{"action": "click[search]"}', None),
+    ('{"action": "__import__(\'os\').system(\'ls\')"}', None),
+    ("click[buy now]", None),  # not the answer format
+    ('{"action": ["click[grey]"]}', None),
+])
+def test_the_interface_reads_only_this_pages_actions(answer, action):
+    from vldac.agents import interface_for
+
+    parsed = interface_for("vldac/WebShop-v0").parse(answer, ITEM_INFO)
+    assert parsed.action == action and (parsed.error is None) == (action is not None)
+
+
+def test_the_interface_prompt_and_demonstrations():
+    from vldac.agents import interface_for
+
+    interface = interface_for("vldac/WebShop-v0")
+    prompt = interface.instruction(ITEM_INFO)
+    assert "Instruction: buy a grey shirt" in prompt and "click[buy now], click[grey]" in prompt and "search[" not in prompt
+    assert interface.state_key(ITEM_INFO) == [2] and interface.mistaken_action(ITEM_INFO, "click[grey]") == "click[navy blue]"
+    assert interface.parse(interface.demonstration(ITEM_INFO, "click[buy now]"), ITEM_INFO).action == "click[buy now]"

@@ -12,6 +12,7 @@ from vldac.agents.miniworld import MiniWorldInterface
 from vldac.agents.numberline import NumberLineInterface
 from vldac.agents.parsing import ParsedAnswer, action_field_offset, format_answer, parse_answer
 from vldac.agents.points24 import Points24Interface
+from vldac.agents.webshop import WebShopInterface
 from vldac.envs.miniworld.tasks import task_for
 
 INTERFACES: dict[str, type[LanguageInterface]] = {
@@ -19,6 +20,7 @@ INTERFACES: dict[str, type[LanguageInterface]] = {
     "vldac/EZPoints-v0": EZPointsInterface,
     "vldac/Points24-v0": Points24Interface,
     "vldac/Blackjack-v0": BlackjackInterface,
+    "vldac/WebShop-v0": WebShopInterface,
 }
 
 
@@ -47,6 +49,7 @@ __all__ = [
     "ParsedAnswer",
     "action_field_offset",
     "Points24Interface",
+    "WebShopInterface",
     "build_messages",
     "format_answer",
     "interface_for",

@@ -96,6 +96,22 @@ def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def parse_action_text(text: str) -> ParsedAnswer:
+    """The "action" string of the answer's last JSON-like object (stripped of surrounding quotes
+    and whitespace), for worlds whose actions are free text; invalid when there is none."""
+    if not text.strip():
+        return _invalid("the answer is empty")
+    if len(text) > MAX_ANSWER_CHARS:
+        return _invalid(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
+    answer = _last_object_with_action(text)
+    if answer is None:
+        return _invalid('no JSON object with an "action" field was found in the answer')
+    thoughts = answer.get("thoughts") if isinstance(answer.get("thoughts"), str) else None
+    if not isinstance(answer["action"], str) or not answer["action"].strip(_STRIP_FROM_ACTION):
+        return _invalid(f'the "action" field must be a non-empty string, got {json.dumps(answer["action"])}', thoughts)
+    return ParsedAnswer(action=answer["action"].strip(_STRIP_FROM_ACTION), thoughts=thoughts, error=None)
+
+
 def parse_command(text: str, commands: list[str]) -> ParsedAnswer:
     """Parse ``text`` into one of ``commands`` (a text world's admissible commands now), returned as
     the world spells it; invalid when it names none (as ``parse_answer``)."""
