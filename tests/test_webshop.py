@@ -130,7 +130,7 @@ def test_search_ranks_by_bm25_and_reads_queries_as_words(tmp_path):
     assert index.search("slim fit shirt")[:2] == ["B000000001", "B000000004"]
     hostile = '" OR 1=1; DROP TABLE documents; --'  # FTS5 and SQL syntax never reach the index: only its words
     assert index.search(hostile) == index.search("or 1 1 drop table documents") == ["B000000003"]  # "table"
-    assert index.search("NEAR(shirt lamp) AND ^x*")[:1] in (["B000000001"], ["B000000004"], ["B000000003"])
+    assert set(index.search("NEAR(shirt lamp) AND ^x*")) == set(index.search("near shirt lamp and x"))
     assert index.search("") == [] and index.search("\x00\uffff") == []
     assert index.search("shirt")[:2] and index.search("a" * 100_000) == []
 
@@ -187,16 +187,24 @@ def test_the_page_flow_and_url_scheme(shop):
         fetch(f"{server.url}/item_page/fixed_2/NOSUCHASIN/x/1/{{}}")
 
 
+def outside_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return None
+
+
 def test_the_server_listens_on_loopback_only(shop):
     _, server = shop
     assert server.server.server_address[0] == "127.0.0.1"
-    port = server.server.server_port
-    outside = [address for address in {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None,
-                                                                                   socket.AF_INET)}
-               if not address.startswith("127.")]
-    for address in outside:
-        with pytest.raises(OSError), socket.create_connection((address, port), timeout=2):
-            pass
+    address = outside_address()
+    if address is None or address.startswith("127."):
+        pytest.skip("this machine has no address beyond loopback to try")
+    with pytest.raises(OSError), socket.create_connection((address, server.server.server_port), timeout=2):
+        pass
 
 
 def test_concurrent_sessions_keep_their_goals(shop):
@@ -260,10 +268,14 @@ def test_the_world_shops_through_the_browser(world):
     frame, info = world.reset(seed=1)
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8 and frame.std() > 0
     assert info["available_actions"] == {"has_search_bar": True, "clickables": ["search"]}
-    for invalid in ("click[next >]", "buy it", "search[]", "click[" + "x" * 600 + "]", 42, "click[b\x00]"):
+    for invalid in ("click[next >]", "buy it", "search[]", "click[" + "x" * 600 + "]", 42, "click[b\x00]",
+                    "click[search]"):
         _, reward, terminated, _, step_info = world.step(invalid)
         assert step_info["invalid"] and reward == 0.0 and not terminated
-    world.reset(seed=1)
+    _, _, _, _, info = world.step("search[a/b %2F #1 ?x=1 'q' \"r\" \\ ..]")  # a URL's special characters as words
+    assert not info["invalid"] and not info["crashed"] and "Total results:" in info["text_rich"]
+    assert "/search_results/" in info["url"]
+    _, info = world.reset(seed=1)
     frame, reward, terminated, truncated, info = buy_the_goal(world, info)
     assert reward == 1.0 and terminated and not truncated and info["success"]
     _, info = world.reset(seed=1_000_000)  # a held-out instruction
@@ -307,7 +319,7 @@ def test_the_world_shops_on_a_users_server(shop, world):
 
     catalogue, server = shop
     env = make_world("vldac/WebShop-v0", server_url=server.url, frame_size=32)
-    _, info = env.reset(seed=4)
+    _, info = env.reset(seed=1_000_004)  # held-out seeds: the original's test goals, fixed_0 .. fixed_499
     assert info["goal"] is None and info["instruction"] == catalogue.goals[4].instruction
     goal = catalogue.goals[4]
     env.step(f"search[{goal.instruction}]")

@@ -10,6 +10,8 @@ import re
 from vldac.agents.base import LanguageInterface
 from vldac.agents.parsing import ParsedAnswer, parse_action_text
 
+MAX_ACTION_LENGTH = 500
+"""As the world's (a longer action is invalid there)."""
 ACTION = re.compile(r"(search|click)\[(.+)\]", re.IGNORECASE | re.DOTALL)
 PAGES = ("search", "search_results", "item_page", "item_sub_page", "done")
 """The shop's page kinds (the first part of a page's path), the state key of demonstration mistakes."""
@@ -40,6 +42,9 @@ class WebShopInterface(LanguageInterface):
         parsed = parse_action_text(text)
         if parsed.action is None:
             return parsed
+        if len(parsed.action) > MAX_ACTION_LENGTH or not parsed.action.isprintable():
+            return dataclasses.replace(parsed, action=None, error=f"the action is longer than {MAX_ACTION_LENGTH} "
+                                       "characters or holds characters that cannot be typed")
         match = ACTION.fullmatch(parsed.action)
         available = info["available_actions"]
         if match is None:

@@ -1,6 +1,7 @@
 """WebShop's scripted expert: it reads the goal from the step's info, searches with the
-instruction, pages through the results to the goal's product (at most the original's 5 pages),
-picks the goal's options and buys. It needs the goal, so it plays vldac's own shop only."""
+instruction, pages through the results to the goal's product (at most the original's 5 pages;
+when the instruction does not find it, it searches again with the product's name), picks the
+goal's options and buys. It needs the goal, so it plays vldac's own shop only."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def expert_action(info: dict) -> str:
         raise ValueError("The WebShop expert reads the goal from info, which a user's server (server_url) does not give.")
     clickables = info["available_actions"]["clickables"]
     if info["available_actions"]["has_search_bar"]:
-        return f"search[{goal['instruction']}]"
+        searched = info.get("searches", [])
+        return f"search[{goal['instruction'] if not searched else goal['name'].lower()}]"
     parts = urlparse(info["url"]).path.split("/")
     page = parts[1] if len(parts) > 1 else ""
     asin = goal["asin"].lower()

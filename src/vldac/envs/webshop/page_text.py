@@ -65,6 +65,6 @@ def read_page(html: str, chosen: dict[str, str] | None = None, visited: set[str]
     for element in soup.select("a.product-link"):
         products.add(element.get_text().strip().lower())
         links.setdefault(element.get_text().strip().lower(), element.get("href", ""))
-    for element in soup.select("input[type=radio]"):
-        links.setdefault(element.get("value", ""), element.get("data-url", ""))
+    for element in soup.select("input[type=radio]"):  # an option named as a button is the option, as originally
+        links[element.get("value", "").lower()] = element.get("data-url", "")
     return PageText(text_rich, list(links), soup.find(id="search_input") is not None, links, frozenset(products))

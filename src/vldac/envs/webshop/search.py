@@ -10,8 +10,11 @@ sees the user's text.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from vldac.envs.webshop.catalogue import Product
@@ -29,19 +32,23 @@ def indexed_text(product: Product) -> str:
 
 
 def build_index(products: list[Product], path: Path) -> None:
-    """Write the index of ``products`` to ``path`` (replacing a partial one)."""
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    with sqlite3.connect(partial) as database:
-        database.execute("CREATE VIRTUAL TABLE documents USING fts5(asin UNINDEXED, contents, tokenize='porter')")
-        database.executemany("INSERT INTO documents VALUES (?, ?)",
-                             ((product.asin, indexed_text(product)) for product in products))
-    database.close()
-    partial.replace(path)
+    """Write the index of ``products`` to ``path``: built in a file of its own beside it and moved
+    into place whole, so that processes building the same index at once never read half of one."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
+    os.close(handle)
+    try:
+        with contextlib.closing(sqlite3.connect(partial)) as database, database:
+            database.execute("CREATE VIRTUAL TABLE documents USING fts5(asin UNINDEXED, contents, tokenize='porter')")
+            database.executemany("INSERT INTO documents VALUES (?, ?)",
+                                 ((product.asin, indexed_text(product)) for product in products))
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
 
 
 class SearchIndex:
-    """A built index, read-only; one connection per thread that asks."""
+    """A built index, read-only; each search opens its own connection (the server's threads search
+    at once)."""
 
     def __init__(self, path: Path):
         if not path.is_file():
@@ -54,7 +61,7 @@ class SearchIndex:
         if not words:
             return []
         expression = " OR ".join(f'"{word}"' for word in dict.fromkeys(words))
-        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as database:
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as database:
             rows = database.execute(
                 "SELECT asin FROM documents WHERE documents MATCH ? ORDER BY bm25(documents), asin LIMIT ?",
                 (expression, top),

@@ -19,6 +19,7 @@ import json
 import random
 import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from flask import Flask, abort, redirect, render_template, request, url_for
@@ -54,18 +55,22 @@ def parse_options(text: str) -> dict[str, str]:
     return dict(zip(values[0::2], values[1::2], strict=False))
 
 
+MAX_SESSIONS = 10_000
+"""Sessions remembered at once (the oldest are forgotten: a world starts a new one per episode)."""
+
+
 class Sessions:
     """Each session's goal and purchase, shared by the server's threads."""
 
     def __init__(self, goals: list[Goal]):
         self.goals = goals
-        self.state: dict[str, dict] = {}
+        self.state: OrderedDict[str, dict] = OrderedDict()
         self.lock = threading.Lock()
 
     def goal(self, session_id: str) -> Goal:
         with self.lock:
             if session_id not in self.state:
-                fixed = re.fullmatch(r".*fixed_(\d+)", session_id)
+                fixed = re.fullmatch(r".*fixed_([0-9]{1,7})", session_id)
                 if fixed and int(fixed.group(1)) < len(self.goals):
                     goal = self.goals[int(fixed.group(1))]
                 elif fixed:
@@ -73,6 +78,8 @@ class Sessions:
                 else:
                     goal = random.Random(session_id).choice(self.goals)
                 self.state[session_id] = {"goal": goal, "done": False, "reward": None}
+                while len(self.state) > MAX_SESSIONS:
+                    self.state.popitem(last=False)
             return self.state[session_id]["goal"]
 
     def finish(self, session_id: str, value: float) -> None:
@@ -93,7 +100,7 @@ def create_app(catalogue: Catalogue, index: SearchIndex) -> Flask:
         return product
 
     def page_number(page: str) -> int:
-        return int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+        return int(page) if re.fullmatch(r"[0-9]{1,4}", page) and int(page) > 0 else 1
 
     @app.route("/")
     def index_page():

@@ -12,8 +12,9 @@ it changes nothing and costs a step. Episodes are cut at ``max_steps`` (15).
 Observation: a screenshot of the page ([frame_size, frame_size, 3] uint8, from a square
 ``viewport``). Every step's info holds ``instruction``, ``text_rich`` (the page in the original's
 text form), ``available_actions`` ({"has_search_bar", "clickables"}), ``url``, ``invalid``,
-``success``, ``goal`` (the instruction's target: asin, attributes, options, price bound; None on a
-user's server) and ``crashed`` (the browser or server died and was restarted: the episode is cut).
+``success``, ``searches`` (this episode's search keywords so far), ``goal`` (the instruction's
+target: asin, name, attributes, options, price bound; None on a user's server) and ``crashed``
+(the browser or server died and was restarted: the episode is cut).
 
 Seeds below ``HELD_OUT_SEEDS_FROM`` shop for the catalogue's training instructions, higher seeds
 for its held-out ones. ``server_url`` points the world at a user's own WebShop server (the
@@ -27,6 +28,7 @@ import io
 import itertools
 import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
@@ -36,6 +38,9 @@ from gymnasium import spaces
 from PIL import Image
 
 HELD_OUT_SEEDS_FROM = 1_000_000
+ORIGINAL_TEST_GOALS, ORIGINAL_TRAIN_GOALS_FROM = 500, 1500
+"""On a user's server (the original's goal order): held-out seeds shop for its test goals, training
+seeds for its training goals (``fixed_<i>`` indexes them)."""
 MAX_ACTION_LENGTH = 500
 ACTION = re.compile(r"(.+)\[(.+)\]")
 """The original's action grammar: a name, then its argument in brackets."""
@@ -70,8 +75,13 @@ class Shops:
 
     def __init__(self):
         self.running: dict[tuple[int, int], tuple] = {}
+        self.lock = threading.Lock()
 
     def get(self, products: int, seed: int):
+        with self.lock:
+            return self._get(products, seed)
+
+    def _get(self, products: int, seed: int):
         from vldac.envs.webshop.catalogue import make_catalogue
         from vldac.envs.webshop.search import SearchIndex, build_index
         from vldac.envs.webshop.server import ShopServer
@@ -86,9 +96,10 @@ class Shops:
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 build_index(list(catalogue.products.values()), path)
-            server = ShopServer(catalogue, SearchIndex(path))
+            index = SearchIndex(path)
+            server = ShopServer(catalogue, index)
             server.start()
-            self.running[key] = (catalogue, SearchIndex(path), server)
+            self.running[key] = (catalogue, index, server)
         return self.running[key]
 
 
@@ -117,6 +128,7 @@ class WebShopWorld(gymnasium.Env):
         self.world_id = next(_WORLD_IDS)
         self.episodes = 0
         self.page = None
+        self.thread: int | None = None
         self.frame = np.zeros((frame_size, frame_size, 3), np.uint8)
         self.state: dict = {}
 
@@ -136,6 +148,7 @@ class WebShopWorld(gymnasium.Env):
         if self.page is None or self.page.is_closed():
             self.page = BROWSER.page(self.viewport, self.viewport)
             self.page.set_default_timeout(PAGE_TIMEOUT_MS)
+            self.thread = threading.get_ident()
         return self.page
 
     def _look(self) -> None:
@@ -145,7 +158,7 @@ class WebShopWorld(gymnasium.Env):
 
         page = self.page
         path = urlparse(page.url).path
-        chosen = parse_options(unquote(path.rsplit("/", 1)[-1])) if path.startswith("/item_page/") else {}
+        chosen = parse_options(unquote(path.rsplit("/", 1)[-1])) if self._page_kind() == "item_page" else {}
         self.read = read_page(page.content(), chosen, self.state["visited"])
         picture = Image.open(io.BytesIO(page.screenshot(type="png"))).convert("RGB")
         self.frame = np.asarray(picture.resize((self.frame_size, self.frame_size), Image.BILINEAR))
@@ -156,6 +169,7 @@ class WebShopWorld(gymnasium.Env):
             "available_actions": {"has_search_bar": self.read.has_search_bar if self.read else False,
                                   "clickables": list(self.read.clickables) if self.read else []},
             "url": self.page.url if self.page is not None and not self.page.is_closed() else "",
+            "searches": list(self.state["searches"]),
             "invalid": invalid, "success": self.state["reward"] == 1.0,
             "goal": copy.deepcopy(self.state["goal"]), "crashed": crashed,
         }
@@ -171,16 +185,24 @@ class WebShopWorld(gymnasium.Env):
             goals = catalogue.split("test" if held_out else "train")
             goal = goals[(seed - HELD_OUT_SEEDS_FROM if held_out else seed) % len(goals)]
             index = catalogue.goals.index(goal)
-            goal_info = {"asin": goal.asin, "attributes": list(goal.attributes), "options": dict(goal.options),
-                         "price_upper": goal.price_upper, "instruction": goal.instruction}
+            goal_info = {"asin": goal.asin, "name": goal.name, "attributes": list(goal.attributes),
+                         "options": dict(goal.options), "price_upper": goal.price_upper, "instruction": goal.instruction}
+        elif seed >= HELD_OUT_SEEDS_FROM:  # the original's goal order: test [0:500], eval [500:1500], train [1500:]
+            index, goal_info = (seed - HELD_OUT_SEEDS_FROM) % ORIGINAL_TEST_GOALS, None
         else:
-            index, goal_info = seed, None
+            index, goal_info = ORIGINAL_TRAIN_GOALS_FROM + seed, None
         self.episodes += 1
         session = f"vldac{os.getpid()}w{self.world_id}e{self.episodes}_fixed_{index}"
-        self.state = {"session": session, "steps": 0, "visited": set(), "reward": None, "goal": goal_info,
+        self.state = {"session": session, "steps": 0, "visited": set(), "searches": [], "reward": None, "goal": goal_info,
                       "instruction": goal_info["instruction"] if goal_info else ""}
         self.read = None
-        self._go(f"{self._base_url()}/{session}")
+        try:
+            self._go(f"{self._base_url()}/{session}")
+        except Exception as error:  # a page that died between episodes: one more try on a fresh one
+            if not _is_browser_error(error):
+                raise
+            self.close()
+            self._go(f"{self._base_url()}/{session}")
         if goal_info is None:
             self.state["instruction"] = _instruction_on(self.read.text_rich)
         return self.frame, self._info()
@@ -196,29 +218,48 @@ class WebShopWorld(gymnasium.Env):
         command = _command(action)
         clickables = self.read.links if self.read else {}
         if command is None or not (
-            (command[0] == "search" and self.read.has_search_bar) or (command[0] == "click" and command[1] in clickables)
+            (command[0] == "search" and self.read.has_search_bar)
+            or (command[0] == "click" and command[1] in clickables and command[1] != "search")
         ):
             return self.frame.copy(), 0.0, False, truncated, self._info(invalid=True)
+        self._check_thread()
         try:
             if self.page is None or self.page.is_closed():
                 raise ConnectionError("the page is gone")
             self._act(*command)
+            reward = 0.0
+            terminated = self._page_kind() == "done"
+            if terminated:
+                reward = float(self.page.text_content("#reward pre", timeout=2_000) or 0.0)
+                self.state["reward"] = reward
+        except (ConnectionError, ValueError) as error:  # no page, or a done page without its reward
+            return self._crashed(error)
         except Exception as error:  # the browser or the server died: restarted at the next reset, this episode cut
-            if not isinstance(error, ConnectionError) and not _is_browser_error(error):
+            if not _is_browser_error(error):
                 raise
-            self.page = None
-            return self.frame.copy(), 0.0, False, True, self._info(crashed=True)
-        reward = 0.0
-        terminated = urlparse(self.page.url).path.startswith("/done/")
-        if terminated:
-            reward = float(self.page.text_content("#reward pre") or 0.0)
-            self.state["reward"] = reward
+            return self._crashed(error)
         return self.frame, reward, terminated, truncated and not terminated, self._info()
+
+    def _crashed(self, error: Exception):
+        self.close()
+        return self.frame.copy(), 0.0, False, True, self._info(crashed=True)
+
+    def _page_kind(self) -> str:
+        """The first part of the page's path below the shop's base URL (search_results, done, ...)."""
+        base = urlparse(self._base_url()).path.rstrip("/")
+        path = urlparse(self.page.url).path
+        return path[len(base):].lstrip("/").split("/", 1)[0] if path.startswith(base) else ""
+
+    def _check_thread(self) -> None:
+        if self.page is not None and threading.get_ident() != self.thread:
+            raise RuntimeError("A WebShop world steps on the thread that opened its page (Playwright's rule); leave "
+                               "env.step_timeout unset for WebShop.")
 
     def _act(self, name: str, argument: str) -> None:
         page = self._open_page()
         if name == "search":
             self.state["visited"] = set()
+            self.state["searches"].append(argument)
             page.fill("#search_input", argument)
             with page.expect_navigation():
                 page.press("#search_input", "Enter")
