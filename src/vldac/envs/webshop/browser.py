@@ -4,6 +4,7 @@ that died is started again when the next page is asked for."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 
@@ -45,11 +46,13 @@ class SharedBrowser:
                 except ImportError as error:
                     raise BrowserUnavailable("WebShop worlds need Playwright: pip install 'vldac[webshop]'.") from error
                 self.playwright = sync_playwright().start()
+                atexit.register(self.close)
             self.browser = self.playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_FLAGS)
         return self.browser.new_page(viewport={"width": width, "height": height})
 
     def close(self) -> None:
-        if self.browser is not None:
+        """Close the browser and stop Playwright (also when the process exits)."""
+        if self.browser is not None and self.browser.is_connected():
             self.browser.close()
         if self.playwright is not None:
             self.playwright.stop()
