@@ -47,13 +47,9 @@ def parse_answer(text: str, action_names: list[str], numbered: bool = False) -> 
     is accepted too: 3, "3", "3 move forward" or "3. move forward" (a number whose written
     name is another action's is invalid).
     """
-    if not text.strip():
-        return _invalid("the answer is empty")
-    if len(text) > MAX_ANSWER_CHARS:
-        return _invalid(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
-    answer = _last_object_with_action(text)
-    if answer is None:
-        return _invalid('no JSON object with an "action" field was found in the answer')
+    answer = _answer_object(text)
+    if isinstance(answer, ParsedAnswer):
+        return answer
     thoughts = answer.get("thoughts")
     thoughts = thoughts if isinstance(thoughts, str) else None
     value = answer["action"]
@@ -78,6 +74,19 @@ def parse_answer(text: str, action_names: list[str], numbered: bool = False) -> 
     return ParsedAnswer(action=index, thoughts=thoughts, error=None)
 
 
+def _answer_object(text: str) -> dict | ParsedAnswer:
+    """The answer's last JSON-like object with an "action" field, or the invalid answer saying why
+    there is none."""
+    if not text.strip():
+        return _invalid("the answer is empty")
+    if len(text) > MAX_ANSWER_CHARS:
+        return _invalid(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
+    answer = _last_object_with_action(text)
+    if answer is None:
+        return _invalid('no JSON object with an "action" field was found in the answer')
+    return answer
+
+
 def _invalid(error: str, thoughts: str | None = None) -> ParsedAnswer:
     return ParsedAnswer(action=None, thoughts=thoughts, error=error)
 
@@ -99,13 +108,9 @@ def _fold(text: str) -> str:
 def parse_action_text(text: str) -> ParsedAnswer:
     """The "action" string of the answer's last JSON-like object (stripped of surrounding quotes
     and whitespace), for worlds whose actions are free text; invalid when there is none."""
-    if not text.strip():
-        return _invalid("the answer is empty")
-    if len(text) > MAX_ANSWER_CHARS:
-        return _invalid(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
-    answer = _last_object_with_action(text)
-    if answer is None:
-        return _invalid('no JSON object with an "action" field was found in the answer')
+    answer = _answer_object(text)
+    if isinstance(answer, ParsedAnswer):
+        return answer
     thoughts = answer.get("thoughts") if isinstance(answer.get("thoughts"), str) else None
     if not isinstance(answer["action"], str) or not answer["action"].strip(_STRIP_FROM_ACTION):
         return _invalid(f'the "action" field must be a non-empty string, got {json.dumps(answer["action"])}', thoughts)
