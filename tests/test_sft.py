@@ -71,3 +71,17 @@ def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
                       max_new_tokens=24, progress=False)
     assert result["invalid_rate"] < 0.05
     assert 0.3 <= result["success_rate"] <= 0.85
+
+
+def test_a_warm_start_is_evaluated_with_room_for_its_longest_demonstrated_answer(tmp_path):
+    from transformers import AutoTokenizer
+
+    from vldac.train.sft import run_sft
+
+    config = SFTConfig(env=EnvSettings(id="vldac/Points24-v0", kwargs={"frame_size": 56}), demonstrations=40,
+                       epochs=1, batch_size=20, output=str(tmp_path / "warm"))
+    folder = run_sft(config, progress=False)
+    demonstrations = collect_demonstrations(config, Points24Interface())
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    longest = max(len(tokenizer(d.answer, add_special_tokens=False)["input_ids"]) for d in demonstrations)
+    assert read_run_settings(str(folder))["max_new_tokens"] == longest + 1  # and the end-of-turn token

@@ -150,7 +150,8 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     save_run_settings(
         output,
         {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
-         "instruction_first": config.env.instruction_first, "dtype": "float32"},
+         "instruction_first": config.env.instruction_first, "dtype": "float32",
+         "max_new_tokens": max(len(answer) for answer in tokens)},
     )
     save_config(config, output / "sft_config.yaml")
     summary = {
