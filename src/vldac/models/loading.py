@@ -20,7 +20,6 @@ from transformers import AutoModelForImageTextToText, PreTrainedModel
 
 from vldac.config import ModelSettings
 from vldac.models.families import declined_fast_paths, model_type
-from vldac.models.lora import with_fused_layers
 from vldac.models.manifest import manifest_problem
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
@@ -133,12 +132,12 @@ def build_policy(
     if settings.gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if settings.finetune == "lora":
-        lora = with_fused_layers(LoraConfig(
+        lora = LoraConfig(
             r=settings.lora.r,
             lora_alpha=settings.lora.alpha,
             lora_dropout=settings.lora.dropout,
             target_modules=_language_model_targets(model, settings.lora.target_modules),
-        ))
+        )
         model = get_peft_model(model, lora, autocast_adapter_dtype=True)
     declined = declined_fast_paths(model)
     if declined and (settings.share_prompt_prefix or settings.vision_cache_frames):
@@ -216,8 +215,7 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
     if (folder / "adapter_config.json").is_file():
         base_path = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
         base_folder = resolve_model_path(base_path)
-        model = PeftModel.from_pretrained(load_base_model(base_folder, _dtype(dtype)), folder,
-                                          config=with_fused_layers(LoraConfig.from_pretrained(folder)))
+        model = PeftModel.from_pretrained(load_base_model(base_folder, _dtype(dtype)), folder)
         processor_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
     else:
         model = load_base_model(folder, _dtype(dtype))
