@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from transformers import AutoTokenizer
+
 from vldac.agents import NumberLineInterface, Points24Interface, parse_answer
 from vldac.config import MistakeSettings, SFTConfig, EnvSettings
 from vldac.evaluate import evaluate
 from vldac.models.loading import load_policy, read_run_settings, resolve_model_path
-from vldac.train.sft import collect_demonstrations
+from vldac.train.sft import collect_demonstrations, run_sft
 
 
 def test_the_mistaken_action_is_a_different_action():
@@ -74,10 +76,6 @@ def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
 
 
 def test_a_warm_start_is_evaluated_with_room_for_its_longest_demonstrated_answer(tmp_path):
-    from transformers import AutoTokenizer
-
-    from vldac.train.sft import run_sft
-
     config = SFTConfig(env=EnvSettings(id="vldac/Points24-v0", kwargs={"frame_size": 56}), demonstrations=40,
                        epochs=1, batch_size=20, output=str(tmp_path / "warm"))
     folder = run_sft(config, progress=False)
