@@ -203,6 +203,44 @@ def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(f
         torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
 
 
+def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_values_and_gradients(tiny_model_dir, monkeypatch):
+    """Prompts of 1-4 frames, answers of 1-3 tokens: the scorer running the last decoder layer's MLP
+    and output projection only where logits and the value are read gives what the full last layer
+    gives (1e-5), with those parts seeing only the read columns."""
+    from contextlib import nullcontext
+
+    import vldac.models.scorer
+    from vldac.models.read_positions import last_layer_parts
+
+    histories, instructions = ragged_observations(4)
+    results = []
+    for whole_layer in (True, False):
+        if whole_layer:
+            monkeypatch.setattr(vldac.models.scorer, "last_layer_only_at", lambda model, keep: nullcontext())
+        else:
+            monkeypatch.undo()
+        torch.manual_seed(0)
+        policy = lora_policy(tiny_model_dir)
+        widths = []
+        parts = last_layer_parts(policy.model)
+        assert len(parts) == 2, "every family's last layer has an MLP and an attention output projection"
+        handle = parts[0].register_forward_hook(lambda module, args, output: widths.append(args[0].shape[1]))
+        prompts = policy.prompts(histories, instructions)
+        answers = plain_answers(policy)
+        ids, mask = pad_answers([*answers, answers[0]], policy.pad_id)
+        policy.model.train()
+        logprobs, values = policy.score(prompts, ids, mask, 1.0)
+        handle.remove()
+        ((logprobs * mask).sum() + values.sum()).backward()
+        gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
+        results.append((torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients, widths[-1]))
+    assert results[1][3] == ids.shape[1] < results[0][3]
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=0)
+    for name, gradient in results[0][2].items():
+        torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
+
+
 def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(fast_path_model_dir):
     histories, instructions = ragged_observations(5)
     instructions = [instructions[0]] * 5

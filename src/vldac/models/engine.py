@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from vldac.models.final_states import captured_final_states
 from vldac.models.families import backbone, forget_position_offsets, supports_shared_prefix
+from vldac.models.read_positions import last_layer_only_at
 from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length
 from vldac.models.tokens import AnswerTokens
 from vldac.models.vision_cache import VisionFeatureCache, vision_inputs
@@ -158,7 +159,8 @@ class RolloutEngine:
         if shared >= MIN_SHARED_TOKENS:
             inputs = align_after_prefix(inputs, shared, self.tokens.pad_id)
             inputs["cache"] = shared_prefix_cache(self.model, inputs, shared)
-        with neutral_model_generation_config(self.model), captured_final_states(self.model, prefill_only=True) as states:
+        with (neutral_model_generation_config(self.model), captured_final_states(self.model, prefill_only=True) as states,
+              last_layer_only_at(self.model, 1)):
             sequences = self.model.generate(**inputs, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
         token_ids = sequences[:, inputs["input_ids"].shape[1] :]
         token_mask, cut_off = self.tokens.first_end_mask(token_ids)

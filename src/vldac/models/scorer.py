@@ -19,6 +19,7 @@ from transformers import PreTrainedModel
 
 from vldac.models.final_states import captured_final_states
 from vldac.models.families import supports_shared_prefix
+from vldac.models.read_positions import last_layer_only_at
 from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, forward_with_shared_prefix, shared_prefix_length
 from vldac.models.value_head import ValueHead
 from vldac.models.vision_cache import VisionFeatureCache, vision_inputs
@@ -109,17 +110,21 @@ class PolicyScorer(nn.Module):
             else:
                 context = self.model.disable_adapter()
         length = token_ids.shape[1]
+        # The last answer token's output is never read and no read position attends to it: it is
+        # left out, and the last layer runs only at the ``read`` columns (last prompt token, then
+        # the answer's tokens but the last).
+        read = max(length, 1)
+        answer_ids, answer_mask = token_ids[:, : read - 1], token_mask[:, : read - 1]
         prompts = vision_inputs(model, prompts, self.vision_cache)
         shared = shared_prefix_length(prompts) if self.share_prefix else 0
-        with context, captured_final_states(model) as states:
+        with context, captured_final_states(model) as states, last_layer_only_at(model, read):
             if shared >= MIN_SHARED_TOKENS:
-                inputs = prompt_and_answer_inputs(align_after_prefix(prompts, shared, self.pad_id), token_ids, token_mask)
-                output = forward_with_shared_prefix(model, inputs, shared, logits_to_keep=length + 1)
+                inputs = prompt_and_answer_inputs(align_after_prefix(prompts, shared, self.pad_id), answer_ids, answer_mask)
+                output = forward_with_shared_prefix(model, inputs, shared, logits_to_keep=read)
             else:
-                inputs = prompt_and_answer_inputs(prompts, token_ids, token_mask)
-                output = model(**inputs, logits_to_keep=length + 1, use_cache=False)
-        logits = output.logits[:, -(length + 1) : -1]
-        logprobs = token_logprobs(logits, token_ids, temperature, self.blocked_ids)
+                inputs = prompt_and_answer_inputs(prompts, answer_ids, answer_mask)
+                output = model(**inputs, logits_to_keep=read, use_cache=False)
+        logprobs = token_logprobs(output.logits[:, read - length :], token_ids, temperature, self.blocked_ids)
         if reference:
             return logprobs, None
-        return logprobs, self.value_head(states[0][:, -(length + 1)])
+        return logprobs, self.value_head(states[0][:, -read])
