@@ -2,7 +2,8 @@
 distribution, cut-off flags and the value head's inputs. Hugging Face ``generate`` with its KV cache.
 
 The prompt tokens every row begins with are computed once, for one row (see
-``vldac.models.shared_prefix``). Memory beyond the weights and the KV cache is O(B x L): the sampled tokens' log-probs are taken
+``vldac.models.shared_prefix``); the KV cache reserves its room up front
+(``vldac.models.reserved_cache``). Memory beyond the weights and the KV cache is O(B x L): the sampled tokens' log-probs are taken
 step by step (one [B, V] row at a time), the value head's input is the prefill's last-layer state
 at the last prompt token, and no per-step logits or hidden states are kept.
 
@@ -22,6 +23,7 @@ from transformers import PreTrainedTokenizerBase
 from vldac.models.final_states import captured_final_states
 from vldac.models.families import backbone, forget_position_offsets, supports_shared_prefix
 from vldac.models.read_positions import last_layer_only_at
+from vldac.models.reserved_cache import reserved_cache
 from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, shared_prefix_cache, shared_prefix_length
 from vldac.models.tokens import AnswerTokens
 from vldac.models.vision_cache import VisionFeatureCache, vision_inputs
@@ -156,9 +158,13 @@ class RolloutEngine:
         inputs = vision_inputs(self.model, prompts, self.vision_cache)
         forget_position_offsets(self.model)
         shared = shared_prefix_length(inputs) if self.share_prefix else 0
+        prefix = None
         if shared >= MIN_SHARED_TOKENS:
             inputs = align_after_prefix(inputs, shared, self.tokens.pad_id)
-            inputs["cache"] = shared_prefix_cache(self.model, inputs, shared)
+            prefix = shared_prefix_cache(self.model, inputs, shared)
+        reserved = reserved_cache(self.model, inputs["input_ids"].shape[1] + max_new_tokens, prefix)
+        if reserved is not None or prefix is not None:
+            inputs["cache"] = prefix if reserved is None else reserved
         with (neutral_model_generation_config(self.model), captured_final_states(self.model, prefill_only=True) as states,
               last_layer_only_at(self.model, 1)):
             sequences = self.model.generate(**inputs, generation_config=config, logits_processor=LogitsProcessorList([recorder]))
