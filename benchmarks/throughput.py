@@ -12,8 +12,10 @@ fp32, 2 threads.
     export TINY_MODELS=...   # as in ../shared/bench/official_pipeline/README.md
     python benchmarks/throughput.py --size M [--json OUT]
 
-vldac's defaults for this workload: the instruction before the frame, so that its tokens are computed
-once per batch in the scorer's forwards (``--frames-first`` / ``--no-sharing`` measure without).
+vldac's settings for this workload: the instruction before the frame, so that its tokens are computed
+once per batch in the scorer's forwards (``--frames-first`` / ``--no-sharing`` measure without), and
+eager attention kernels in the scorer's forwards, sdpa in generation (``--scoring-attention sdpa``
+measures sdpa throughout).
 Prints env steps/s (median of ``--repeats`` rollout + update cycles after ``--warmup``), the split
 into generation / scoring (bootstrap values and the reference pass) / update (forward, backward and
 optimiser steps), and the achieved GFLOP/s (FLOPs counted by torch.utils.flop_counter on one extra
@@ -133,6 +135,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames-first", action="store_true", help="the frames before the instruction (the published layout)")
     parser.add_argument("--no-sharing", action="store_true", help="no shared prompt prefix (model.share_prompt_prefix=false)")
+    parser.add_argument("--scoring-attention", default="eager", help="attention kernels of the scorer's forwards (model.scoring_attn_implementation)")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     if not args.models:
@@ -145,7 +148,7 @@ def main() -> None:
 
     policy = build_policy(
         ModelSettings(path=str(folder), value_head_hidden=[3072, 2048], lora=LoraSettings(r=16, alpha=32),
-                      share_prompt_prefix=not args.no_sharing),
+                      share_prompt_prefix=not args.no_sharing, scoring_attn_implementation=args.scoring_attention),
         instruction_first=not args.frames_first,
     )
     # Exactly 32 tokens per answer: the end tokens are blocked for this benchmark only.
@@ -208,7 +211,7 @@ def main() -> None:
         "gflop_per_env_step": flops_per_cycle / steps_per_cycle / 1e9,
         "achieved_gflops": flops_per_cycle / median_seconds / 1e9, "matmul_gflops": matmul,
         "instruction_first": not args.frames_first, "shared_prefix": policy.scorer.share_prefix and not args.frames_first,
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "scoring_attention": args.scoring_attention, "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
     print(f"size {args.size}: {results['env_steps_per_s']:.2f} env steps/s "
           f"(median of {args.repeats} cycles of {steps_per_cycle} steps; prompt {results['prompt_tokens']} tokens, "

@@ -241,6 +241,48 @@ def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_valu
         torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
 
 
+def test_generation_with_the_reserved_cache_samples_what_transformers_cache_samples(tiny_model_dir, monkeypatch):
+    """Every family, prompts of 1-4 frames: the same greedy answers and log-probs (1e-5) with the
+    reserved KV cache as with transformers' own; families with sliding-window layers keep theirs."""
+    import vldac.models.engine
+    from vldac.models.reserved_cache import reserved_cache
+
+    histories, instructions = ragged_observations(4)
+    answers = []
+    for reserved in (True, False):
+        if not reserved:
+            monkeypatch.setattr(vldac.models.engine, "reserved_cache", lambda *args: None)
+        policy = lora_policy(tiny_model_dir)
+        answers.append(policy.sample(policy.prompts(histories, instructions), 1.0, 8, greedy=True))
+    assert torch.equal(answers[0].token_ids, answers[1].token_ids)
+    torch.testing.assert_close(answers[0].token_logprobs, answers[1].token_logprobs, atol=1e-5, rtol=0)
+    text_config = policy.model.config.get_text_config(decoder=True)
+    full_attention = set(getattr(text_config, "layer_types", None) or ["full_attention"]) == {"full_attention"}
+    assert (reserved_cache(policy.model, 16) is not None) == (full_attention and not getattr(text_config, "use_sliding_window", False))
+
+
+def test_the_reserved_layer_holds_what_concatenation_holds():
+    """Updates of 3, 1 and 1 positions, past the reserved room, after a batch repeat and a crop:
+    the same keys and values as transformers' DynamicLayer, which concatenates."""
+    from transformers.cache_utils import DynamicLayer
+
+    from vldac.models.reserved_cache import ReservedLayer
+
+    reserved, dynamic = ReservedLayer(capacity=4), DynamicLayer()
+    chunks = [torch.randn(1, 2, n, 8) for n in (3, 1, 1)]
+    for chunk in chunks:
+        for layer in (reserved, dynamic):
+            keys, values = layer.update(chunk, -chunk)
+        torch.testing.assert_close(keys, dynamic.keys, atol=0, rtol=0)
+    assert reserved.get_seq_length() == 5 and reserved.key_buffer.shape[-2] == 5
+    for layer in (reserved, dynamic):
+        layer.batch_repeat_interleave(3)
+        layer.crop(-2)
+        layer.update(torch.ones(3, 2, 2, 8), torch.zeros(3, 2, 2, 8))
+    torch.testing.assert_close(reserved.keys, dynamic.keys, atol=0, rtol=0)
+    torch.testing.assert_close(reserved.values, dynamic.values, atol=0, rtol=0)
+
+
 def test_generation_from_the_shared_prefix_samples_what_the_plain_scorer_scores(fast_path_model_dir):
     histories, instructions = ragged_observations(5)
     instructions = [instructions[0]] * 5
@@ -424,13 +466,46 @@ def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_mode
     check_first_ratio_after_an_update(tiny_model_dir, instruction_first=False)
 
 
-def test_ratio_is_one_with_the_update_sharing_the_instruction_prefix(fast_path_model_dir):
-    """With the instruction first, the update's forwards share its prefix."""
-    check_first_ratio_after_an_update(fast_path_model_dir, instruction_first=True)
+@pytest.mark.parametrize("scoring_attention", [None, "eager"])
+def test_ratio_is_one_with_the_update_sharing_the_instruction_prefix(fast_path_model_dir, scoring_attention):
+    """With the instruction first, the update's forwards share its prefix; generation attends with
+    sdpa, the update with sdpa or eager."""
+    check_first_ratio_after_an_update(fast_path_model_dir, instruction_first=True, scoring_attention=scoring_attention)
 
 
-def check_first_ratio_after_an_update(model_dir, instruction_first: bool) -> None:
-    policy = build_policy(ModelSettings(path=str(model_dir), value_head_hidden=[16]), instruction_first=instruction_first)
+def test_the_scorers_attention_kernels_are_its_own_and_give_the_same_logprobs(tiny_qwen2vl_dir):
+    """scoring_attn_implementation=eager: the scorer's forwards attend with eager kernels and give
+    the log-probs, values and gradients of sdpa's (1e-5); the model is back on sdpa afterwards."""
+    from vldac.models.families import backbone
+
+    histories, instructions = ragged_observations(4)
+    results = []
+    for scoring_attention in (None, "eager"):
+        torch.manual_seed(0)
+        policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[16],
+                                            scoring_attn_implementation=scoring_attention), instruction_first=True)
+        seen = []
+        policy.model.get_output_embeddings().register_forward_pre_hook(
+            lambda module, args: seen.append(backbone(policy.model).config._attn_implementation)
+        )
+        prompts = policy.prompts(histories, instructions)
+        ids, mask = pad_answers([*plain_answers(policy), plain_answers(policy)[0]], policy.pad_id)
+        policy.model.train()
+        logprobs, values = policy.score(prompts, ids, mask, 1.0)
+        ((logprobs * mask).sum() + values.sum()).backward()
+        gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
+        assert seen == [scoring_attention or "sdpa"]
+        assert backbone(policy.model).config._attn_implementation == "sdpa"
+        results.append((torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients))
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=0)
+    for name, gradient in results[0][2].items():
+        torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
+
+
+def check_first_ratio_after_an_update(model_dir, instruction_first: bool, scoring_attention: str | None = None) -> None:
+    policy = build_policy(ModelSettings(path=str(model_dir), value_head_hidden=[16], scoring_attn_implementation=scoring_attention),
+                          instruction_first=instruction_first)
     envs = numberline_envs(6, history=3)
     parameters = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(

@@ -41,7 +41,11 @@ class ModelSettings:
 
     dtype: the frozen weights' precision (float32, bfloat16, float16); LoRA weights, the value head
     and their optimiser state stay float32, and full fine-tuning needs float32. attn_implementation
-    is passed to transformers (sdpa, eager, flash_attention_2, ...). scoring_chunk_size: rows per
+    is passed to transformers (sdpa, eager, flash_attention_2, ...); scoring_attn_implementation,
+    when set, replaces it in the scorer's forwards (the update's, the reference pass, bootstrap
+    values) while generation keeps attn_implementation: on a CPU, eager attention's backward is
+    faster than sdpa's at contexts of a few hundred tokens, and sdpa's decode steps are faster
+    than eager's (benchmarks/RESULTS.md). scoring_chunk_size: rows per
     no-grad scoring pass (bootstrap values, recomputed log-probs). share_prompt_prefix: the scorer
     computes the prompt tokens every row of a batch begins with once (Qwen-VL families; exact; it
     matters with env.instruction_first, and is off under gradient checkpointing).
@@ -58,6 +62,7 @@ class ModelSettings:
     value_head_hidden: list[int] = field(default_factory=lambda: [3072, 2048])
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
+    scoring_attn_implementation: str | None = None
     scoring_chunk_size: int = 32
     share_prompt_prefix: bool = True
     vision_cache_frames: int = 1024

@@ -157,6 +157,7 @@ def build_policy(
         share_prefix=settings.share_prompt_prefix and not settings.gradient_checkpointing,
         instruction_first=instruction_first,
         vision_cache_frames=settings.vision_cache_frames if settings.finetune == "lora" else 0,
+        scoring_attention=settings.scoring_attn_implementation,
     )
 
 

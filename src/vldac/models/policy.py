@@ -42,12 +42,14 @@ class VLMPolicy:
         share_prefix: bool = True,
         instruction_first: bool = False,
         vision_cache_frames: int = 0,
+        scoring_attention: str | None = None,
     ):
         self.processor = processor
         self.tokens = AnswerTokens.of(model, processor)
         cache = VisionFeatureCache(vision_cache_frames) if vision_cache_frames and supports_vision_cache(model) else None
         self.scorer = PolicyScorer(
-            model, value_head, self.tokens.blocked_ids, self.tokens.pad_id, frozen_reference, share_prefix, cache
+            model, value_head, self.tokens.blocked_ids, self.tokens.pad_id, frozen_reference, share_prefix, cache,
+            scoring_attention,
         )
         self.engine = RolloutEngine(model, processor.tokenizer, self.tokens, share_prefix, cache)
         self.chunk_size = chunk_size

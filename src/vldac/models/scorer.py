@@ -11,14 +11,15 @@ H the language model's hidden size.
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
 from vldac.models.final_states import captured_final_states
-from vldac.models.families import supports_shared_prefix
+from vldac.models.families import backbone, supports_shared_prefix
 from vldac.models.read_positions import last_layer_only_at
 from vldac.models.shared_prefix import MIN_SHARED_TOKENS, align_after_prefix, forward_with_shared_prefix, shared_prefix_length
 from vldac.models.value_head import ValueHead
@@ -35,6 +36,21 @@ def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor, temperature: f
     if blocked_ids:
         scaled = scaled.index_fill(-1, torch.tensor(blocked_ids, device=scaled.device), -torch.inf)
     return scaled.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
+
+
+@contextmanager
+def attention_kernels(model: PreTrainedModel, name: str | None) -> Iterator[None]:
+    """Within the block the model attends with ``name``'s kernels (None: its own)."""
+    target = backbone(model)
+    own = target.config._attn_implementation
+    if name is None or name == own:
+        yield
+        return
+    target.set_attn_implementation(name)
+    try:
+        yield
+    finally:
+        target.set_attn_implementation(own)
 
 
 def prompt_and_answer_inputs(prompts: dict, token_ids: torch.Tensor, token_mask: torch.Tensor) -> dict:
@@ -63,7 +79,9 @@ class PolicyScorer(nn.Module):
     module's parameters. With ``share_prefix`` (families that support it) the tokens every row
     begins with run once per forward (see ``vldac.models.shared_prefix``); with a
     ``vision_cache`` each frame's image features are computed once per run
-    (``vldac.models.vision_cache``).
+    (``vldac.models.vision_cache``). ``attention``, when given, names the attention kernels of the
+    scorer's forwards (transformers' ``set_attn_implementation``; the model's own are back after
+    each forward, for generation).
     """
 
     def __init__(
@@ -75,8 +93,10 @@ class PolicyScorer(nn.Module):
         frozen_reference: bool,
         share_prefix: bool = True,
         vision_cache: VisionFeatureCache | None = None,
+        attention: str | None = None,
     ):
         super().__init__()
+        self.attention = attention
         self.model = model
         self.value_head = value_head
         self.blocked_ids = list(blocked_ids)
@@ -117,7 +137,8 @@ class PolicyScorer(nn.Module):
         answer_ids, answer_mask = token_ids[:, : read - 1], token_mask[:, : read - 1]
         prompts = vision_inputs(model, prompts, self.vision_cache)
         shared = shared_prefix_length(prompts) if self.share_prefix else 0
-        with context, captured_final_states(model) as states, last_layer_only_at(model, read):
+        with (context, captured_final_states(model) as states, last_layer_only_at(model, read),
+              attention_kernels(model, self.attention)):
             if shared >= MIN_SHARED_TOKENS:
                 inputs = prompt_and_answer_inputs(align_after_prefix(prompts, shared, self.pad_id), answer_ids, answer_mask)
                 output = forward_with_shared_prefix(model, inputs, shared, logits_to_keep=read)
