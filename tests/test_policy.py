@@ -503,6 +503,11 @@ def test_the_scorers_attention_kernels_are_its_own_and_give_the_same_logprobs(ti
         torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
 
 
+def test_unknown_scoring_attention_kernels_are_one_clear_sentence_at_load(tiny_qwen2vl_dir):
+    with pytest.raises(ModelLoadError, match=r"model.scoring_attn_implementation=eagr cannot be used .*; use sdpa or eager"):
+        build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[16], scoring_attn_implementation="eagr"))
+
+
 def check_first_ratio_after_an_update(model_dir, instruction_first: bool, scoring_attention: str | None = None) -> None:
     policy = build_policy(ModelSettings(path=str(model_dir), value_head_hidden=[16], scoring_attn_implementation=scoring_attention),
                           instruction_first=instruction_first)

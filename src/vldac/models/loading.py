@@ -23,6 +23,7 @@ from vldac.models.families import declined_fast_paths, model_type
 from vldac.models.manifest import manifest_problem
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
+from vldac.models.scorer import attention_kernels
 from vldac.models.value_head import ValueHead
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -87,6 +88,19 @@ def load_base_model(folder: Path, dtype: torch.dtype, attn_implementation: str =
         ) from None
 
 
+def check_scoring_attention(model: PreTrainedModel, name: str | None) -> None:
+    """Refuse, in one sentence, attention kernels the model cannot switch to for scoring (found
+    at load time, not at the first update)."""
+    try:
+        with attention_kernels(model, name):
+            pass
+    except (ValueError, ImportError) as error:
+        raise ModelLoadError(
+            f"model.scoring_attn_implementation={name} cannot be used with this model ({str(error).splitlines()[0]}); "
+            "use sdpa or eager, or leave it unset to score with model.attn_implementation."
+        ) from None
+
+
 def hidden_size(model) -> int:
     return model.config.get_text_config().hidden_size
 
@@ -129,6 +143,7 @@ def build_policy(
     folder = resolve_model_path(settings.path)
     processor = load_processor(folder)
     model = load_base_model(folder, _dtype(settings.dtype), settings.attn_implementation).to(device)
+    check_scoring_attention(model, settings.scoring_attn_implementation)
     if settings.gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if settings.finetune == "lora":
