@@ -173,6 +173,24 @@ def test_ragged_prompts_give_each_row_what_it_gets_alone(tiny_model_dir):
         torch.testing.assert_close(logprobs, batch_logprobs[row : row + 1, :length], atol=1e-5, rtol=0)
 
 
+def scores_and_gradients(policy, prompts, ids, mask) -> tuple:
+    """(masked log-probs, values, gradients of every trainable scorer parameter) of one scoring
+    forward with gradient, the backward taken on log-probs + values."""
+    policy.model.train()
+    logprobs, values = policy.score(prompts, ids, mask, 1.0)
+    ((logprobs * mask).sum() + values.sum()).backward()
+    gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
+    return torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients
+
+
+def assert_same_scores_and_gradients(actual: tuple, expected: tuple) -> None:
+    """Log-probs and values to 1e-5, gradients to 1e-5 absolute / 1e-4 relative."""
+    torch.testing.assert_close(actual[0], expected[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(actual[1], expected[1], atol=1e-5, rtol=0)
+    for name, gradient in expected[2].items():
+        torch.testing.assert_close(actual[2][name], gradient, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("varied_instructions", [False, True])
 def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(fast_path_model_dir, varied_instructions):
     """Instruction first, prompts of 1-4 frames: the scorer computing the rows' common prefix once
@@ -189,18 +207,11 @@ def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(f
         prompts = policy.prompts(histories, instructions)
         answers = plain_answers(policy)
         ids, mask = pad_answers([*answers, answers[0]], policy.pad_id)
-        policy.model.train()
-        logprobs, values = policy.score(prompts, ids, mask, 1.0)
-        ((logprobs * mask).sum() + values.sum()).backward()
-        gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
-        results.append((torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients))
+        results.append(scores_and_gradients(policy, prompts, ids, mask))
     from vldac.models.shared_prefix import MIN_SHARED_TOKENS, shared_prefix_length
 
     assert shared_prefix_length(prompts) >= MIN_SHARED_TOKENS  # the shared path did run
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=0)
-    for name, gradient in results[0][2].items():
-        torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
+    assert_same_scores_and_gradients(results[1], results[0])
 
 
 def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_values_and_gradients(tiny_model_dir, monkeypatch):
@@ -213,7 +224,7 @@ def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_valu
     from vldac.models.read_positions import last_layer_parts
 
     histories, instructions = ragged_observations(4)
-    results = []
+    results, last_widths = [], []
     for whole_layer in (True, False):
         if whole_layer:
             monkeypatch.setattr(vldac.models.scorer, "last_layer_only_at", lambda model, keep: nullcontext())
@@ -228,17 +239,11 @@ def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_valu
         prompts = policy.prompts(histories, instructions)
         answers = plain_answers(policy)
         ids, mask = pad_answers([*answers, answers[0]], policy.pad_id)
-        policy.model.train()
-        logprobs, values = policy.score(prompts, ids, mask, 1.0)
+        results.append(scores_and_gradients(policy, prompts, ids, mask))
         handle.remove()
-        ((logprobs * mask).sum() + values.sum()).backward()
-        gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
-        results.append((torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients, widths[-1]))
-    assert results[1][3] == ids.shape[1] < results[0][3]
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=0)
-    for name, gradient in results[0][2].items():
-        torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
+        last_widths.append(widths[-1])
+    assert last_widths[1] == ids.shape[1] < last_widths[0]
+    assert_same_scores_and_gradients(results[1], results[0])
 
 
 def test_generation_with_the_reserved_cache_samples_what_transformers_cache_samples(tiny_model_dir, monkeypatch):
@@ -490,17 +495,10 @@ def test_the_scorers_attention_kernels_are_its_own_and_give_the_same_logprobs(ti
         )
         prompts = policy.prompts(histories, instructions)
         ids, mask = pad_answers([*plain_answers(policy), plain_answers(policy)[0]], policy.pad_id)
-        policy.model.train()
-        logprobs, values = policy.score(prompts, ids, mask, 1.0)
-        ((logprobs * mask).sum() + values.sum()).backward()
-        gradients = {n: p.grad.clone() for n, p in policy.scorer.named_parameters() if p.requires_grad}
+        results.append(scores_and_gradients(policy, prompts, ids, mask))
         assert seen == [scoring_attention or "sdpa"]
         assert backbone(policy.model).config._attn_implementation == "sdpa"
-        results.append((torch.where(mask, logprobs, 0.0).detach(), values.detach(), gradients))
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=0)
-    for name, gradient in results[0][2].items():
-        torch.testing.assert_close(results[1][2][name], gradient, atol=1e-5, rtol=1e-4)
+    assert_same_scores_and_gradients(results[1], results[0])
 
 
 def test_unknown_scoring_attention_kernels_are_one_clear_sentence_at_load(tiny_qwen2vl_dir):
