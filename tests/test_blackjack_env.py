@@ -347,6 +347,7 @@ def test_expert_action_reads_info():
 # --- Monte Carlo against the exact values ---------------------------------------------
 
 
+@pytest.mark.slow  # about 25 s (20,000 hands): .ci/run runs it after the default suite
 def test_expert_monte_carlo_matches_the_dp_value():
     mean, standard_error, win_rate = monte_carlo(expert_action, 20_000)
     assert abs(mean - optimal_value()) < 3 * standard_error
