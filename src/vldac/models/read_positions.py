@@ -65,7 +65,8 @@ def last_layer_only_at(model: PreTrainedModel, keep: int) -> Iterator[None]:
         return (hidden[:, -keep:].contiguous(), *args[1:])
 
     def pad_to_width(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        return F.pad(output, (0, 0, widths.pop() - output.shape[1], 0))
+        skipped = widths.pop() - output.shape[1]
+        return F.pad(output, (0, 0, skipped, 0)) if skipped else output
 
     handles = []
     for part in last_layer_parts(model):
