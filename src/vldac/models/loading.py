@@ -76,6 +76,16 @@ def _dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def note_slow_cpu_bfloat16(dtype: torch.dtype, device: torch.device | str) -> None:
+    """One line on standard error where bfloat16 would run on a CPU without bfloat16 matmul
+    instructions (AVX512-BF16 or AMX): there it is emulated, and slower than float32."""
+    if dtype != torch.bfloat16 or torch.device(device).type != "cpu":
+        return
+    if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        print("Note: this CPU has no AVX512-BF16 or AMX instructions, so bfloat16 runs emulated and slower than "
+              "float32 here; model.dtype=float32 is faster on it.", file=sys.stderr)
+
+
 def load_base_model(folder: Path, dtype: torch.dtype, attn_implementation: str = "sdpa"):
     """The Hugging Face VLM in ``folder`` with ``dtype`` weights and the chosen attention kernels."""
     try:
@@ -142,6 +152,7 @@ def build_policy(
     check_precision(settings)
     folder = resolve_model_path(settings.path)
     processor = load_processor(folder)
+    note_slow_cpu_bfloat16(_dtype(settings.dtype), device)
     model = load_base_model(folder, _dtype(settings.dtype), settings.attn_implementation).to(device)
     check_scoring_attention(model, settings.scoring_attn_implementation)
     if settings.gradient_checkpointing:
@@ -228,6 +239,7 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
         raise ModelLoadError(f"The checkpoint at {folder} is damaged: {problem}; evaluate another checkpoint of the run.")
     trained = read_run_settings(path)
     dtype = dtype or trained.get("dtype", "float32")
+    note_slow_cpu_bfloat16(_dtype(dtype), device)
     if (folder / "adapter_config.json").is_file():
         base_path = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
         base_folder = resolve_model_path(base_path)

@@ -73,7 +73,7 @@ class ChatTokens:
     bos: str | None = None
 
 
-def _chat_template(header: str, turn_end: str, image: str, role: str = "message['role']",
+def chat_template(header: str, turn_end: str, image: str, role: str = "message['role']",
                    assistant: str = "assistant", prefix: str = "") -> str:
     """A chat template: after ``prefix``, one turn per message, ``header`` (with
     the Jinja expression ``role`` in place of ROLE), the content and ``turn_end``, each
@@ -95,7 +95,7 @@ QWEN_TOKENS = ChatTokens(
              "<|video_pad|>"],
     eos="<|im_end|>",
     pad="<|endoftext|>",
-    chat_template=_chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<|vision_start|><|image_pad|><|vision_end|>"),
+    chat_template=chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<|vision_start|><|image_pad|><|vision_end|>"),
     named={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
 )
 """Qwen2-VL, Qwen2.5-VL and Qwen3-VL: ChatML turns, each image <|vision_start|><|image_pad|><|vision_end|>."""
@@ -106,7 +106,7 @@ GEMMA3_TOKENS = ChatTokens(
     eos="<end_of_turn>",
     pad="<pad>",
     bos="<bos>",
-    chat_template=_chat_template(
+    chat_template=chat_template(
         "<start_of_turn>ROLE\n", "<end_of_turn>\n", "<start_of_image>",
         role="'model' if message['role'] == 'assistant' else message['role']", assistant="model", prefix="{{ bos_token }}",
     ),
@@ -121,7 +121,7 @@ IDEFICS3_TOKENS = ChatTokens(
     eos="<end_of_utterance>",
     pad="<|endoftext|>",
     bos="<|im_start|>",
-    chat_template=_chat_template(
+    chat_template=chat_template(
         "ROLE:", "<end_of_utterance>\n", "<image>", role="message['role'] | capitalize", assistant="Assistant",
         prefix="{{ bos_token }}",
     ),
@@ -135,7 +135,7 @@ LLAVA_ONEVISION_TOKENS = ChatTokens(
     special=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"],
     eos="<|im_end|>",
     pad="<|endoftext|>",
-    chat_template=_chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<image>"),
+    chat_template=chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<image>"),
     named={"image_token": "<image>", "video_token": "<video>"},
 )
 """LLaVA-OneVision: ChatML turns; the processor expands each <image> into its image tokens. (The
@@ -145,7 +145,7 @@ INTERNVL_TOKENS = ChatTokens(
     special=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"],
     eos="<|im_end|>",
     pad="<|endoftext|>",
-    chat_template=_chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<IMG_CONTEXT>\n"),
+    chat_template=chat_template("<|im_start|>ROLE\n", "<|im_end|>\n", "<IMG_CONTEXT>\n"),
     named={"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
            "video_token": "<video>"},
 )

@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +27,11 @@ import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
 from vldac.config import EnvSettings, SFTConfig, save_config
 from vldac.evaluate import TRAINING_SEED_LIMIT
-from vldac.models.loading import load_base_model, resolve_model_path, save_run_settings
+from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_run_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.tokens import answer_token_ids, pad_answers
+from vldac.models.smolvlm import VisionTowerSpec, build_smolvlm, find_gguf, load_smollm2
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 from vldac.models.value_head import ValueHead
 
@@ -97,27 +99,49 @@ def save_tiny_model(family: str, output: Path, seed: int, env: EnvSettings) -> P
     return output
 
 
+AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16}
+
+
+def base_model(config: SFTConfig, interface: LanguageInterface, demonstrations: list[Demonstration]):
+    """The model and processor the warm start begins from (see ``SFTConfig.base``), float32."""
+    frame_size = int(config.env.kwargs.get("frame_size", 84))
+    if config.base == "new:tiny":
+        return build_tiny_vlm(
+            tokenizer_corpus(interface, demonstrations), TinyVLMSpec(frame_size=frame_size), seed=config.seed
+        )
+    if config.base == "new:smolvlm-135m":
+        language_model, tokenizer = load_smollm2(find_gguf())
+        return build_smolvlm(language_model, tokenizer, VisionTowerSpec(image_size=frame_size), seed=config.seed)
+    if config.base.startswith("new:"):
+        raise ValueError(f"sft base '{config.base}' is unknown; use 'new:tiny', 'new:smolvlm-135m' or a model path.")
+    folder = resolve_model_path(config.base)
+    return load_base_model(folder, torch.float32), load_processor(folder)
+
+
+def check_sft_settings(config: SFTConfig) -> None:
+    if config.autocast is not None and config.autocast not in AUTOCAST_DTYPES:
+        raise ValueError(f"sft autocast '{config.autocast}' is not supported; use bfloat16 or leave it unset (float32).")
+    if not 0 <= config.micro_batch_size <= config.batch_size:
+        raise ValueError(f"sft micro_batch_size {config.micro_batch_size} must be between 0 (the whole batch) and "
+                         f"batch_size ({config.batch_size}).")
+
+
 def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     """Build or load the base model, fit it to the demonstrations, save it to ``config.output``."""
+    check_sft_settings(config)
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
     interface = interface_for(config.env.id, config.env.kwargs)
     demonstrations = collect_demonstrations(config, interface, progress)
-    if config.base.startswith("new:"):
-        if config.base != "new:tiny":
-            raise ValueError(f"sft base '{config.base}' is unknown; use 'new:tiny' or a model path.")
-        frame_size = int(config.env.kwargs.get("frame_size", 84))
-        model, processor = build_tiny_vlm(
-            tokenizer_corpus(interface, demonstrations), TinyVLMSpec(frame_size=frame_size), seed=config.seed
-        )
-    else:
-        folder = resolve_model_path(config.base)
-        model, processor = load_base_model(folder, torch.float32), load_processor(folder)
+    model, processor = base_model(config, interface, demonstrations)
     policy = VLMPolicy(
         model, processor, ValueHead(model.config.get_text_config().hidden_size, []), instruction_first=config.env.instruction_first
     )
     tokens = answer_token_ids(processor.tokenizer, policy.tokens, [d.answer for d in demonstrations])
+    if config.autocast:
+        note_slow_cpu_bfloat16(AUTOCAST_DTYPES[config.autocast], policy.device)
+    autocast = torch.autocast(policy.device.type, dtype=AUTOCAST_DTYPES[config.autocast]) if config.autocast else nullcontext()
 
     steps_per_epoch = math.ceil(len(demonstrations) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -130,16 +154,21 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     with tqdm(total=total_steps, desc="sft", unit="step", disable=not progress, file=sys.stderr) as bar:
         for _ in range(config.epochs):
             for batch in np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch):
-                prompts = policy.prompts([demonstrations[i].frames for i in batch], [demonstrations[i].text for i in batch])
-                token_ids, token_mask = pad_answers([tokens[i] for i in batch], policy.pad_id)
-                logprobs, _ = policy.score(prompts, token_ids, token_mask, temperature=1.0)
-                loss = -(logprobs * token_mask).sum() / token_mask.sum()
+                answer_tokens = sum(len(tokens[i]) for i in batch)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = 0.0
+                for micro in np.array_split(batch, math.ceil(len(batch) / (config.micro_batch_size or len(batch)))):
+                    prompts = policy.prompts([demonstrations[i].frames for i in micro], [demonstrations[i].text for i in micro])
+                    token_ids, token_mask = pad_answers([tokens[i] for i in micro], policy.pad_id)
+                    with autocast:
+                        logprobs, _ = policy.score(prompts, token_ids, token_mask, temperature=1.0)
+                    micro_loss = -(logprobs * token_mask).sum() / answer_tokens
+                    micro_loss.backward()
+                    loss += micro_loss.item()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
-                losses.append(loss.item())
+                losses.append(loss)
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
                 bar.update()
     model.eval()
@@ -150,7 +179,7 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     save_run_settings(
         output,
         {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
-         "instruction_first": config.env.instruction_first, "dtype": "float32",
+         "instruction_first": config.env.instruction_first, "dtype": config.autocast or "float32",
          "max_new_tokens": max(len(answer) for answer in tokens)},
     )
     save_config(config, output / "sft_config.yaml")
@@ -172,7 +201,7 @@ A supervised warm start made by `vldac sft` for `{config.env.id}` (env kwargs {c
   {config.mistakes.states} (the world's state key) the demonstrated action is wrong with
   probability {config.mistakes.probability}; the world played the demonstrated actions: {config.mistakes.followed}.
 - {steps} optimiser steps ({config.epochs} epochs, batch {config.batch_size}, lr {config.lr} cosine to
-  {config.final_lr}); final loss {final_loss:.4f}; {seconds} s with torch {torch} on {threads} threads.
+  {config.final_lr}, autocast {config.autocast}); final loss {final_loss:.4f}; {seconds} s with torch {torch} on {threads} threads.
 
 Reproduce (the resolved config is saved beside this card):
 
