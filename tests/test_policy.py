@@ -54,8 +54,8 @@ def plain_answers(policy) -> list[torch.Tensor]:
     return [torch.tensor(ids[:3]), torch.tensor(ids[3:5]), torch.tensor(ids[5:6])]
 
 
-def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(tiny_model_dir):
-    policy = load_policy(str(tiny_model_dir))
+def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(family_model_dir):
+    policy = load_policy(str(family_model_dir))
     tokenizer = policy.processor.tokenizer
     im_end, end_of_text = tokenizer.convert_tokens_to_ids([tokenizer.eos_token, tokenizer.pad_token])
     assert policy.tokens.end_ids == (im_end,)
@@ -97,10 +97,10 @@ def test_generation_stops_at_any_end_token_of_the_list(tiny_qwen2vl_dir):
     assert stopped.token_mask[0].sum() <= 3 and stopped.token_mask[1].sum() <= 2
 
 
-def test_sampling_ignores_near_greedy_generation_config(tiny_model_dir):
-    saved = json.loads((tiny_model_dir / "generation_config.json").read_text())
+def test_sampling_ignores_near_greedy_generation_config(family_model_dir):
+    saved = json.loads((family_model_dir / "generation_config.json").read_text())
     assert saved["top_k"] == 1 and saved["top_p"] == 0.001
-    policy = load_policy(str(tiny_model_dir))
+    policy = load_policy(str(family_model_dir))
     envs = numberline_envs(1)
     prompts = policy.prompts(envs.frame_histories() * 64, texts(64))
     samples = policy.sample(prompts, temperature=1.0, max_new_tokens=1)
@@ -116,11 +116,11 @@ def test_sampling_ignores_near_greedy_generation_config(tiny_model_dir):
     assert torch.equal(greedy[0], greedy[1])
 
 
-def test_lora_sampling_ignores_the_base_models_generation_config(tiny_model_dir):
+def test_lora_sampling_ignores_the_base_models_generation_config(family_model_dir):
     """The fixture's generation_config has min_p=1.0 (keep only the argmax): under peft, generate
     reads the base model's config, and it must not leak into sampling either."""
-    assert json.loads((tiny_model_dir / "generation_config.json").read_text())["min_p"] == 1.0
-    policy = lora_policy(tiny_model_dir)
+    assert json.loads((family_model_dir / "generation_config.json").read_text())["min_p"] == 1.0
+    policy = lora_policy(family_model_dir)
     envs = numberline_envs(1)
     prompts = policy.prompts(envs.frame_histories() * 64, texts(64))
     samples = policy.sample(prompts, temperature=1.0, max_new_tokens=1)
@@ -139,8 +139,8 @@ def test_recorded_logprobs_are_those_of_the_tempered_distribution(tiny_qwen2vl_d
     torch.testing.assert_close(logprobs * samples.token_mask, samples.token_logprobs, atol=1e-5, rtol=0)
 
 
-def test_sampled_answers_never_hold_vision_placeholders(tiny_model_dir):
-    policy = load_policy(str(tiny_model_dir))
+def test_sampled_answers_never_hold_vision_placeholders(family_model_dir):
+    policy = load_policy(str(family_model_dir))
     assert policy.tokens.blocked_ids
     envs = numberline_envs(1)
     prompts = policy.prompts(envs.frame_histories() * 32, texts(32))
@@ -148,11 +148,11 @@ def test_sampled_answers_never_hold_vision_placeholders(tiny_model_dir):
     assert not np.isin(samples.token_ids[samples.token_mask].numpy(), policy.tokens.blocked_ids).any()
 
 
-def test_ragged_prompts_give_each_row_what_it_gets_alone(tiny_model_dir):
+def test_ragged_prompts_give_each_row_what_it_gets_alone(family_model_dir):
     """Prompts of different lengths and 1-4 frames, left-padded in one batch: the rollout's value
     (read at each row's last prompt token) and log-probs equal the same row's scored alone."""
-    policy = lora_policy(tiny_model_dir)
-    atol = float32_logprob_atol(tiny_model_dir)
+    policy = lora_policy(family_model_dir)
+    atol = float32_logprob_atol(family_model_dir)
     histories, instructions = ragged_observations(5)
     prompts = policy.prompts(histories, instructions)
     assert (prompts["attention_mask"] == 0).any(dim=1).sum() >= 3  # left padding exercised
@@ -213,7 +213,7 @@ def test_the_shared_prompt_prefix_gives_the_same_logprobs_values_and_gradients(f
     assert_same_scores_and_gradients(results[1], results[0])
 
 
-def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_values_and_gradients(tiny_model_dir, monkeypatch):
+def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_values_and_gradients(family_model_dir, monkeypatch):
     """Prompts of 1-4 frames, answers of 1-3 tokens: the scorer running the last decoder layer's MLP
     and output projection only where logits and the value are read gives what the full last layer
     gives (1e-5), with those parts seeing only the read columns."""
@@ -230,7 +230,7 @@ def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_valu
         else:
             monkeypatch.undo()
         torch.manual_seed(0)
-        policy = lora_policy(tiny_model_dir)
+        policy = lora_policy(family_model_dir)
         widths = []
         parts = last_layer_parts(policy.model)
         assert len(parts) == 2, "every family's last layer has an MLP and an attention output projection"
@@ -245,7 +245,7 @@ def test_the_last_layer_only_at_read_columns_gives_the_full_layers_logprobs_valu
     assert_same_scores_and_gradients(results[1], results[0])
 
 
-def test_generation_with_the_reserved_cache_samples_what_transformers_cache_samples(tiny_model_dir, monkeypatch):
+def test_generation_with_the_reserved_cache_samples_what_transformers_cache_samples(family_model_dir, monkeypatch):
     """Every family, prompts of 1-4 frames: the same greedy answers and log-probs (1e-5) with the
     reserved KV cache as with transformers' own; families with sliding-window layers keep theirs."""
     import vldac.models.engine
@@ -256,7 +256,7 @@ def test_generation_with_the_reserved_cache_samples_what_transformers_cache_samp
     for reserved in (True, False):
         if not reserved:
             monkeypatch.setattr(vldac.models.engine, "reserved_cache", lambda *args: None)
-        policy = lora_policy(tiny_model_dir)
+        policy = lora_policy(family_model_dir)
         answers.append(policy.sample(policy.prompts(histories, instructions), 1.0, 8, greedy=True))
     assert torch.equal(answers[0].token_ids, answers[1].token_ids)
     torch.testing.assert_close(answers[0].token_logprobs, answers[1].token_logprobs, atol=1e-5, rtol=0)
@@ -451,8 +451,8 @@ def test_the_scorer_is_one_module_holding_the_value_head(tiny_qwen2vl_dir):
     assert all(p.grad is not None for p in parameters if p.requires_grad)
 
 
-def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_dir):
-    policy = lora_policy(tiny_model_dir)
+def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(family_model_dir):
+    policy = lora_policy(family_model_dir)
     envs = numberline_envs(4)
     prompts = policy.prompts(envs.frame_histories(), envs.instructions())
     samples = policy.sample(prompts, 1.0, 8)
@@ -465,9 +465,9 @@ def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_model_d
         assert parameter.grad is None or torch.count_nonzero(parameter.grad) == 0, name
 
 
-def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(tiny_model_dir):
+def test_ratio_is_one_on_first_minibatch_after_earlier_optimizer_steps(family_model_dir):
     """Frame histories of 1-3 frames (prompts of different lengths in every mini-batch)."""
-    check_first_ratio_after_an_update(tiny_model_dir, instruction_first=False)
+    check_first_ratio_after_an_update(family_model_dir, instruction_first=False)
 
 
 @pytest.mark.parametrize("scoring_attention", [None, "eager"])
@@ -593,8 +593,8 @@ def test_dropout_during_rl_is_warned_about(tiny_qwen2vl_dir):
         lora_policy(tiny_qwen2vl_dir)
 
 
-def test_lora_checkpoint_loads_for_eval_with_value_head(tiny_model_dir, tmp_path):
-    policy = lora_policy(tiny_model_dir)
+def test_lora_checkpoint_loads_for_eval_with_value_head(family_model_dir, tmp_path):
+    policy = lora_policy(family_model_dir)
     with torch.no_grad():
         for parameter in policy.model.parameters():
             if parameter.requires_grad:
@@ -623,10 +623,10 @@ STOCK_PROCESSORS = {
 """Each family's stock processor class and (where it has one) its video processor's type."""
 
 
-def test_saved_processor_names_the_familys_own_class(tiny_model_dir, tmp_path):
-    model_type = json.loads((tiny_model_dir / "config.json").read_text())["model_type"]
+def test_saved_processor_names_the_familys_own_class(family_model_dir, tmp_path):
+    model_type = json.loads((family_model_dir / "config.json").read_text())["model_type"]
     stock_class, video_processor = STOCK_PROCESSORS[model_type]
-    policy = lora_policy(tiny_model_dir)
+    policy = lora_policy(family_model_dir)
     save_policy(policy, tmp_path / "ckpt")
     processor_config = json.loads((tmp_path / "ckpt" / "processor_config.json").read_text())
     assert processor_config["processor_class"] == stock_class
@@ -638,12 +638,12 @@ def test_saved_processor_names_the_familys_own_class(tiny_model_dir, tmp_path):
     assert json.loads((tmp_path / "ckpt" / "tokenizer_config.json").read_text())["processor_class"] == stock_class
 
 
-def test_lora_adapts_only_the_language_model(tiny_model_dir, tmp_path):
+def test_lora_adapts_only_the_language_model(family_model_dir, tmp_path):
     """The adapter's saved weights name only projections of the decoder, never of the vision tower
     or the projector, whatever the family calls them."""
     from safetensors import safe_open
 
-    policy = lora_policy(tiny_model_dir)
+    policy = lora_policy(family_model_dir)
     save_policy(policy, tmp_path / "ckpt")
     with safe_open(tmp_path / "ckpt" / "adapter_model.safetensors", "pt") as saved:
         names = list(saved.keys())
@@ -653,11 +653,11 @@ def test_lora_adapts_only_the_language_model(tiny_model_dir, tmp_path):
     assert all(name.startswith(f"base_model.model.{decoder_prefix}.layers.") for name in names), names[:3]
 
 
-def test_families_without_the_fast_paths_decline_them_explicitly(tiny_model_dir, capfd):
-    policy = build_policy(ModelSettings(path=str(tiny_model_dir), value_head_hidden=[16], vision_cache_frames=1024),
+def test_families_without_the_fast_paths_decline_them_explicitly(family_model_dir, capfd):
+    policy = build_policy(ModelSettings(path=str(family_model_dir), value_head_hidden=[16], vision_cache_frames=1024),
                           instruction_first=True)
     declined = declined_fast_paths(policy.model)
-    model_type = json.loads((tiny_model_dir / "config.json").read_text())["model_type"]
+    model_type = json.loads((family_model_dir / "config.json").read_text())["model_type"]
     fast = model_type in ("qwen2_vl", "qwen2_5_vl")
     assert (declined is None) == fast
     assert policy.scorer.share_prefix == policy.engine.share_prefix == fast
@@ -666,12 +666,12 @@ def test_families_without_the_fast_paths_decline_them_explicitly(tiny_model_dir,
         assert f"Note: {model_type} runs without the shared prompt prefix and the vision-feature cache (" in capfd.readouterr().err
 
 
-def test_checkpoints_load_with_plain_auto_processor_where_torchvision_imports(tiny_model_dir, tmp_path):
+def test_checkpoints_load_with_plain_auto_processor_where_torchvision_imports(family_model_dir, tmp_path):
     """Runs only where torchvision imports (not beside the CPU torch wheel of CI)."""
     pytest.importorskip("torchvision")
     from transformers import AutoProcessor
 
-    policy = lora_policy(tiny_model_dir)
+    policy = lora_policy(family_model_dir)
     save_policy(policy, tmp_path / "ckpt")
     stock = AutoProcessor.from_pretrained(tmp_path / "ckpt")
     assert type(stock).__name__ == json.loads((tmp_path / "ckpt" / "processor_config.json").read_text())["processor_class"]
@@ -705,12 +705,12 @@ def test_the_sampler_draws_from_the_tempered_distribution_minus_blocked_tokens(t
     torch.testing.assert_close(sampler.logprobs()[:, 0], expected.log()[drawn], atol=1e-6, rtol=0)
 
 
-def test_image_placeholders_equal_image_features_for_histories_of_1_to_4_frames(tiny_model_dir):
+def test_image_placeholders_equal_image_features_for_histories_of_1_to_4_frames(family_model_dir):
     """Every family's processor writes exactly as many image tokens as its vision tower returns
     feature rows, in one left-padded batch of prompts holding 1-4 frames each."""
     from vldac.models.families import backbone
 
-    policy = lora_policy(tiny_model_dir, vision_cache_frames=0)
+    policy = lora_policy(family_model_dir, vision_cache_frames=0)
     inner = backbone(policy.model).model
     hidden = policy.model.config.get_text_config().hidden_size
     feature_rows = []

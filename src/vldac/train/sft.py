@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
+from transformers import PreTrainedModel, ProcessorMixin
 
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
@@ -102,7 +103,29 @@ def save_tiny_model(family: str, output: Path, seed: int, env: EnvSettings) -> P
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16}
 
 
-def base_model(config: SFTConfig, interface: LanguageInterface, demonstrations: list[Demonstration]):
+def check_sft_settings(config: SFTConfig) -> None:
+    """One sentence (ValueError, or ModelLoadError for a base that cannot be had) for settings the
+    warm start cannot use, before any demonstration is collected."""
+    if config.autocast is not None and config.autocast not in AUTOCAST_DTYPES:
+        raise ValueError(f"sft autocast '{config.autocast}' is not supported; use bfloat16 or leave it unset (float32).")
+    if not 0 <= config.micro_batch_size <= config.batch_size:
+        raise ValueError(f"sft micro_batch_size {config.micro_batch_size} must be between 0 (the whole batch) and "
+                         f"batch_size ({config.batch_size}).")
+    if config.base == "new:smolvlm-135m":
+        frame_size = int(config.env.kwargs.get("frame_size", 84))
+        if frame_size < 28 or frame_size % 28:
+            raise ValueError(f"env.kwargs.frame_size {frame_size} must be a multiple of 28 for new:smolvlm-135m "
+                             "(its vision tower's 14-px patches are merged 2x2 into tokens).")
+        find_gguf()
+    elif config.base.startswith("new:") and config.base != "new:tiny":
+        raise ValueError(f"sft base '{config.base}' is unknown; use 'new:tiny', 'new:smolvlm-135m' or a model path.")
+    elif not config.base.startswith("new:"):
+        resolve_model_path(config.base)
+
+
+def base_model(
+    config: SFTConfig, interface: LanguageInterface, demonstrations: list[Demonstration]
+) -> tuple[PreTrainedModel, ProcessorMixin]:
     """The model and processor the warm start begins from (see ``SFTConfig.base``), float32."""
     frame_size = int(config.env.kwargs.get("frame_size", 84))
     if config.base == "new:tiny":
@@ -112,18 +135,8 @@ def base_model(config: SFTConfig, interface: LanguageInterface, demonstrations: 
     if config.base == "new:smolvlm-135m":
         language_model, tokenizer = load_smollm2(find_gguf())
         return build_smolvlm(language_model, tokenizer, VisionTowerSpec(image_size=frame_size), seed=config.seed)
-    if config.base.startswith("new:"):
-        raise ValueError(f"sft base '{config.base}' is unknown; use 'new:tiny', 'new:smolvlm-135m' or a model path.")
     folder = resolve_model_path(config.base)
     return load_base_model(folder, torch.float32), load_processor(folder)
-
-
-def check_sft_settings(config: SFTConfig) -> None:
-    if config.autocast is not None and config.autocast not in AUTOCAST_DTYPES:
-        raise ValueError(f"sft autocast '{config.autocast}' is not supported; use bfloat16 or leave it unset (float32).")
-    if not 0 <= config.micro_batch_size <= config.batch_size:
-        raise ValueError(f"sft micro_batch_size {config.micro_batch_size} must be between 0 (the whole batch) and "
-                         f"batch_size ({config.batch_size}).")
 
 
 def run_sft(config: SFTConfig, progress: bool = True) -> Path:
