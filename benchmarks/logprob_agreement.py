@@ -1,22 +1,28 @@
 """How far generation's log-probs are from the update's forward, per dtype (the first PPO ratio).
 
-Rolls out NumberLine with a model folder's policy (LoRA, fresh adapters), then scores the same
-answers with the update's forward (``policy.rescore``, train mode, no grad) in chunks of 16 and of
-4 rows, and prints |generation - scorer| and |scorer in 16-row chunks - scorer in 4-row chunks|
-over every sampled token (max, mean, 99th percentile), for each ``--dtype``.
+Rolls out a world (NumberLine by default: every prompt the same length) with a model folder's
+policy (LoRA, fresh adapters), then scores the same answers with the update's forward
+(``policy.rescore``, train mode, no grad) in chunks of 16 and of 4 rows, and prints
+|generation - scorer| and |scorer in 16-row chunks - scorer in 4-row chunks| over every sampled
+token (max, mean, 99th percentile), for each ``--dtype``. The second shows whether the forward's
+numbers depend on which rows share a batch (padding to different shapes, e.g. ALFWorld's prompts
+of different lengths).
 
     vldac build-model smolvlm-135m /tmp/smolvlm
     python benchmarks/logprob_agreement.py /tmp/smolvlm --dtype float32 bfloat16
+    python benchmarks/logprob_agreement.py runs/sft-alfworld-smolvlm --env vldac/ALFWorld-PickAndPlaceSimple-v0 \
+        --env-kwargs '{"frame_size": 84, "rooms": [316, 329, 419, 420], "other_object_types": 2, "expert": null}'
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 
 import torch
 
-from vldac.agents import NumberLineInterface
+from vldac.agents import interface_for
 from vldac.config import ModelSettings
 from vldac.models.loading import build_policy
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
@@ -37,14 +43,16 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=8)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--frame-size", type=int, default=84)
+    parser.add_argument("--env", default="vldac/NumberLine-v0")
+    parser.add_argument("--env-kwargs", default='{"frame_size": 84}', help="JSON world arguments")
     args = parser.parse_args()
     for dtype in args.dtype:
         torch.manual_seed(0)
         policy = build_policy(ModelSettings(path=args.model, dtype=dtype, value_head_hidden=[16]))
         seeds = itertools.count()
-        envs = LockstepEnvs("vldac/NumberLine-v0", args.envs, NumberLineInterface(), history=1, invalid_penalty=-1.0,
-                            next_seed=lambda: next(seeds), env_kwargs={"frame_size": args.frame_size})
+        kwargs = json.loads(args.env_kwargs)
+        envs = LockstepEnvs(args.env, args.envs, interface_for(args.env, kwargs), history=1, invalid_penalty=-1.0,
+                            next_seed=lambda: next(seeds), env_kwargs=kwargs)
         buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, args.max_new_tokens), args.steps)
         records = buffer.flat_records()
         observations, answers = [(r.frames, r.text) for r in records], [r.token_ids for r in records]

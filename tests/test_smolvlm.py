@@ -115,9 +115,10 @@ def test_the_built_folder_loads_with_plain_transformers_and_speaks_as_smollm2(bu
 def test_the_first_ppo_ratio_is_one(tmp_path_factory, dtype, recompute, tolerance):
     """float32: generation's log-probs are the update's (1e-4 on SmolLM2's 30 layers). bfloat16:
     generation's cached decode steps round differently from the update's forward (measured on
-    SmolLM2: 0.05 nats per token on average, up to 0.3), so the bfloat16 recipes recompute the
-    behaviour log-probs with the update's forward (generation.recompute_logprobs), whose
-    numbers do not depend on how rows are batched: the first ratio is then 1."""
+    the untrained SmolLM2 VLM: 0.05 nats per token on average, up to 0.3), so the bfloat16 recipes
+    recompute the behaviour log-probs with the update's forward (generation.recompute_logprobs);
+    for NumberLine's prompts, all of one length, the update pads its mini-batches as the
+    recomputation's chunks and the first ratio is then 1."""
     policy = build_policy(ModelSettings(path=str(saved_family_model(SMOLVLM, tmp_path_factory)), dtype=dtype,
                                         value_head_hidden=[16], scoring_chunk_size=3))
     buffer, _, _ = collect_rollout(numberline_envs(4), policy, RolloutSettings(1.0, 12), num_steps=2)
