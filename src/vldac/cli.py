@@ -47,13 +47,19 @@ def _train(args: argparse.Namespace) -> None:
         print(f"  report: not written ({error}); the run is complete, retry with vldac report {run}", file=sys.stderr)
 
 
+def new_folder(path: str) -> Path:
+    """``path`` as a folder to write into: absent or empty, else one sentence."""
+    output = Path(path)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError(f"{output} exists and is not an empty folder; give a new folder.")
+    return output
+
+
 def _tiny_model(args: argparse.Namespace) -> None:
     if args.frame_size < 28 or args.frame_size % 28:
         raise UsageError(f"--frame-size {args.frame_size} must be a multiple of 28 pixels (28, 56, 84, ...): "
                          "every family's patches and merges tile 28-pixel squares.")
-    output = Path(args.output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UsageError(f"{output} exists and is not an empty folder; give a new folder.")
+    output = new_folder(args.output)
     from vldac.config import EnvSettings
     from vldac.models.tiny import FAMILIES
     from vldac.train.sft import save_tiny_model
@@ -65,9 +71,7 @@ def _tiny_model(args: argparse.Namespace) -> None:
 
 
 def _build_model(args: argparse.Namespace) -> None:
-    output = Path(args.output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UsageError(f"{output} exists and is not an empty folder; give a new folder.")
+    output = new_folder(args.output)
     from vldac.models.smolvlm import VisionTowerSpec, save_smolvlm
 
     vision = VisionTowerSpec(width=args.vision_width, layers=args.vision_layers, heads=args.vision_heads,
