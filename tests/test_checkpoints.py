@@ -47,7 +47,7 @@ def test_a_resumed_full_fine_tune_continues_from_its_trained_weights(tiny_qwen2v
     optimizer = optimizer_for(policy)
     one_optimizer_step(policy, optimizer)
     trained = {name: p.detach().clone() for name, p in policy.scorer.named_parameters()}
-    save_checkpoint(policy, optimizer, {"progress": {}}, tmp_path, "update_00001", RUN_SETTINGS)
+    save_checkpoint(policy, optimizer, {"progress": {}}, tmp_path, "update_00001", RUN_SETTINGS, {})
 
     resumed = build_policy(settings)
     fresh = {name: p.detach().clone() for name, p in resumed.scorer.named_parameters()}
@@ -65,7 +65,7 @@ def test_a_resumed_full_fine_tune_continues_from_its_trained_weights(tiny_qwen2v
 
 def test_eval_plays_a_checkpoint_with_the_settings_it_was_trained_with(tiny_qwen2vl_dir, tmp_path, capsys):
     policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), value_head_hidden=[16]))
-    folder = save_checkpoint(policy, optimizer_for(policy), {"progress": {}}, tmp_path, "update_00001", RUN_SETTINGS)
+    folder = save_checkpoint(policy, optimizer_for(policy), {"progress": {}}, tmp_path, "update_00001", RUN_SETTINGS, {})
     arguments = ["eval", str(folder), "--env", "vldac/NumberLine-v0", "--episodes", "2"]
     assert cli.main(arguments) == 0
     played = json.loads(capsys.readouterr().out)

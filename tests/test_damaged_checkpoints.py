@@ -20,7 +20,7 @@ def saved_run(folder, tmp_path, updates: int = 3, keep: int | None = None):
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
     for update in range(1, updates + 1):
-        save_checkpoint(policy, optimizer, {"progress": {"update": update}}, checkpoints, f"update_{update:05d}", {}, keep=keep)
+        save_checkpoint(policy, optimizer, {"progress": {"update": update}}, checkpoints, f"update_{update:05d}", {}, {}, keep=keep)
     return policy, optimizer, checkpoints
 
 

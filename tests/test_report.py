@@ -4,19 +4,27 @@ headless Chromium, W&B logging offline."""
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import io
 import json
 import os
+import platform
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
+
+import vldac as vldac_package
 
 from tests.conftest import FRAME_SIZE
 from tests.test_cli import tiny_overrides, vldac
+from vldac import __version__ as vldac_version
+from vldac.provenance import settings_hash
 from vldac.report import CURVES, write_report
 from vldac.train.run_log import check_wandb
 from vldac.train.trajectories import TrajectoryLog
@@ -195,3 +203,77 @@ def test_every_number_the_trainer_logs_has_a_curve(trained_run):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     logged = {key for row in rows for key, value in row.items() if isinstance(value, (int, float)) or value is None}
     assert logged - NOT_CURVES == {metric for metric, _ in CURVES}
+
+
+def test_a_checkpoint_s_provenance_names_what_produced_it(trained_run):
+    run, _ = trained_run
+    last = run / "checkpoints" / "last"
+    block = json.loads((last / "provenance.json").read_text())
+    settings = yaml.safe_load((run / "config.yaml").read_text())
+    assert block["settings"] == settings and block["settings_sha256"] == settings_hash(settings)
+    assert block["vldac"]["version"] == vldac_version
+    commit = subprocess.run(["git", "-C", str(Path(vldac_package.__file__).parent), "rev-parse", "HEAD"],
+                            capture_output=True, text=True)
+    assert block["vldac"]["commit"] == (commit.stdout.strip() if commit.returncode == 0 else None)
+    assert block["python"] == platform.python_version()
+    versions = block["versions"]
+    for name in ("torch", "transformers", "peft", "accelerate", "gymnasium"):
+        assert versions[name] == importlib.metadata.version(name)
+    assert {"miniworld", "alfworld", "textworld", "nle"} <= set(versions)
+    assert block["seeds"]["seed"] == settings["seed"] and block["seeds"]["training_episode_seeds"] == [0, 1_000_000]
+    assert block["worlds"] == [{"id": "vldac/NumberLine-v0", "kwargs": settings["env"]["kwargs"]}]
+    machine = block["machine"]
+    assert machine["cpu"]["model"] and "sse2" in machine["cpu"]["flags"]
+    assert machine["torch_threads"] == 1 and machine["cpu_count"] == os.cpu_count() and machine["gpus"] == []
+    manifest = json.loads((last / "manifest.json").read_text())
+    assert "provenance.json" in json.dumps(manifest)
+
+
+def test_the_report_shows_the_provenance(trained_run):
+    run, _ = trained_run
+    page = (run / "report.html").read_text()
+    block = json.loads((run / "checkpoints" / "last" / "provenance.json").read_text())
+    section = page[page.index("id='provenance'"):]
+    assert block["settings_sha256"] in section and f"torch {block['versions']['torch']}" in section
+    assert block["machine"]["cpu"]["model"] in section
+
+
+def test_eval_of_several_checkpoints_gives_their_mean_and_standard_error_with_provenance(trained_run, tmp_path):
+    run, _ = trained_run
+    checkpoints = sorted((run / "checkpoints").glob("update_*"))[-2:]
+    result = vldac("eval", *map(str, checkpoints), "--env", "vldac/NumberLine-v0", "--episodes", "6",
+                   "--sample", "--num-envs", "3", cwd=tmp_path)
+    line = json.loads(result.stdout)
+    assert [run_result["model"] for run_result in line["runs"]] == list(map(str, checkpoints))
+    rates = [run_result["success_rate"] for run_result in line["runs"]]
+    assert line["success_rate"] == pytest.approx(sum(rates) / 2)
+    assert line["success_stderr"] == pytest.approx(abs(rates[0] - rates[1]) / 2)
+    assert line["runs_count"] == 2 and line["episodes"] == 6
+    block = line["provenance"]
+    assert block["settings"]["models"] == list(map(str, checkpoints)) and block["seeds"]["episode_seeds"] == [1_000_000, 1_000_006]
+    trained = json.loads((checkpoints[0] / "provenance.json").read_text())["settings_sha256"]
+    assert line["runs"][0]["trained_with_settings_sha256"] == trained
+
+
+def write_run(folder: Path, seed: int, greedy: list[float], lr: float = 1e-3) -> Path:
+    """A run folder with a config and metrics rows (one per greedy value), as the trainer writes them."""
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({"name": folder.name, "seed": seed, "optim": {"lr": lr}}))
+    rows = [{"update": i + 1, "env_steps": 8 * (i + 1), "success_rate": value / 2, "greedy_success_rate": value,
+             "elapsed": 10.0 * (i + 1)} for i, value in enumerate(greedy)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+def test_report_of_several_seeds_gives_their_mean_and_standard_error(tmp_path):
+    runs = [write_run(tmp_path / "a", 0, [0.2, 0.5]), write_run(tmp_path / "b", 1, [0.3, 0.7]),
+            write_run(tmp_path / "c", 2, [0.1, 0.9])]
+    result = vldac("report", *map(str, runs), cwd=tmp_path)
+    page = Path(result.stdout.strip()).read_text()
+    assert Path(result.stdout.strip()) == tmp_path / "seeds_report.html"
+    # last greedy 0.5, 0.7, 0.9: mean 0.7, sample s.d. 0.2, standard error 0.2 / sqrt(3) = 0.115
+    assert "<th>mean &plusmn; s.e.</th><td>3 runs</td><td>0.700 &plusmn; 0.115</td>" in page
+    assert "id='curve-greedy_success_rate'" in page and "differ" not in page
+    other = write_run(tmp_path / "d", 3, [0.4], lr=1e-4)
+    page = Path(vldac("report", str(runs[0]), str(other), cwd=tmp_path).stdout.strip()).read_text()
+    assert "Settings other than the seed differ from a's in: d" in page

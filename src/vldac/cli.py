@@ -47,6 +47,11 @@ def _train(args: argparse.Namespace) -> None:
         print(f"  report: not written ({error}); the run is complete, retry with vldac report {run}", file=sys.stderr)
 
 
+def command_flags(args: argparse.Namespace) -> dict:
+    """The command's parsed flags and arguments, as its provenance's settings."""
+    return {key: value for key, value in vars(args).items() if key != "run"}
+
+
 def new_folder(path: str) -> Path:
     """``path`` as a folder to write into: absent or empty, else one sentence."""
     output = Path(path)
@@ -81,15 +86,22 @@ def _build_model(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from vldac.report import write_report
+    from vldac.report import write_report, write_seeds_report
 
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"{run_dir} is not a folder; vldac report takes a run folder written by vldac train.")
+    run_dirs = [Path(run_dir) for run_dir in args.run_dirs]
+    for run_dir in run_dirs:
+        if not run_dir.is_dir():
+            raise UsageError(f"{run_dir} is not a folder; vldac report takes run folders written by vldac train.")
+    if len(set(path.resolve() for path in run_dirs)) < len(run_dirs):
+        raise UsageError("a run folder is named twice; give each run of the multi-seed page once.")
+    default = run_dirs[0] / "report.html" if len(run_dirs) == 1 else run_dirs[0].resolve().parent / "seeds_report.html"
     output = Path(args.output) if args.output else None
     if output is not None and (args.output.endswith(("/", os.sep)) or output.is_dir() or not output.parent.is_dir()):
-        raise UsageError(f"--output {output} must name a file in an existing folder, e.g. {run_dir / 'report.html'}.")
-    print(write_report(run_dir, output))
+        raise UsageError(f"--output {output} must name a file in an existing folder, e.g. {default}.")
+    if len(run_dirs) == 1:
+        print(write_report(run_dirs[0], output))
+    else:
+        print(write_seeds_report(run_dirs, output or default))
 
 
 def _sft(args: argparse.Namespace) -> None:
@@ -112,8 +124,9 @@ def _sweep(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from vldac.agents import interface_for
-    from vldac.evaluate import EVAL_SEED_START, evaluate, evaluate_expert
-    from vldac.models.loading import load_policy, read_run_settings, resolve_device
+    from vldac.evaluate import EVAL_SEED_START, across_runs, evaluate, evaluate_expert
+    from vldac.models.loading import load_policy, read_run_settings, resolve_device, resolve_model_path
+    from vldac.provenance import provenance, read_provenance
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
@@ -126,34 +139,53 @@ def _eval(args: argparse.Namespace) -> None:
         given_kwargs = []
     if given_kwargs is not None and not isinstance(given_kwargs, dict):
         raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not a JSON object; write it like '{{\"frame_size\": 84}}'.")
-    if args.model == "expert":
-        print(json.dumps(evaluate_expert(args.env, args.episodes, args.seed, given_kwargs), separators=(",", ":")))
+    seeds = {"episode_seeds": [args.seed, args.seed + args.episodes]}
+    if "expert" in args.models:
+        if len(args.models) > 1:
+            raise UsageError("'expert' is evaluated on its own; give it without other models.")
+        result = evaluate_expert(args.env, args.episodes, args.seed, given_kwargs)
+        block = provenance(command_flags(args), seeds, [{"id": args.env, "kwargs": given_kwargs or {}}])
+        print(json.dumps({**result, "provenance": block}, separators=(",", ":")))
         return
-    trained = read_run_settings(args.model)
-    same_world = trained.get("env_id") == args.env
-    if given_kwargs is not None:
-        env_kwargs = given_kwargs
+    for model in args.models:
+        resolve_model_path(model)
+    device = resolve_device(args.device)
+    results, played = [], []
+    for model in args.models:
+        trained = read_run_settings(model)
+        same_world = trained.get("env_id") == args.env
+        if given_kwargs is not None:
+            env_kwargs = given_kwargs
+        else:
+            env_kwargs = trained.get("env_kwargs", {}) if same_world else {}
+        interface_for(args.env, env_kwargs)
+
+        def setting(flag, key: str, default, world_only: bool = False):
+            """A flag when given, else what the model was trained with, else vldac's default."""
+            if flag is not None:
+                return flag
+            return trained.get(key, default) if same_world or not world_only else default
+
+        dtype = setting(args.dtype, "dtype", "float32")
+        policy = load_policy(model, dtype=dtype, device=device)
+        result = evaluate(
+            policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
+            temperature=setting(args.temperature, "temperature", 1.0),
+            max_new_tokens=setting(args.max_new_tokens, "max_new_tokens", 48),
+            history=setting(args.history, "history", 1),
+            invalid_penalty=setting(args.invalid_penalty, "invalid_penalty", -1.0, world_only=True),
+            env_kwargs=env_kwargs,
+        )
+        del policy
+        trained_with = read_provenance(resolve_model_path(model))
+        results.append({**result, "dtype": dtype, "model": model,
+                        "trained_with_settings_sha256": trained_with and trained_with.get("settings_sha256")})
+        played.append({"id": args.env, "kwargs": env_kwargs})
+    block = provenance(command_flags(args), seeds, played[:1] if all(p == played[0] for p in played) else played)
+    if len(results) == 1:
+        print(json.dumps({**results[0], "provenance": block}, separators=(",", ":")))
     else:
-        env_kwargs = trained.get("env_kwargs", {}) if same_world else {}
-    interface_for(args.env, env_kwargs)
-
-    def setting(flag, key: str, default, world_only: bool = False):
-        """A flag when given, else what the model was trained with, else vldac's default."""
-        if flag is not None:
-            return flag
-        return trained.get(key, default) if same_world or not world_only else default
-
-    dtype = setting(args.dtype, "dtype", "float32")
-    policy = load_policy(args.model, dtype=dtype, device=resolve_device(args.device))
-    result = evaluate(
-        policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
-        temperature=setting(args.temperature, "temperature", 1.0),
-        max_new_tokens=setting(args.max_new_tokens, "max_new_tokens", 48),
-        history=setting(args.history, "history", 1),
-        invalid_penalty=setting(args.invalid_penalty, "invalid_penalty", -1.0, world_only=True),
-        env_kwargs=env_kwargs,
-    )
-    print(json.dumps({**result, "dtype": dtype}, separators=(",", ":")))
+        print(json.dumps({**across_runs(results), "runs": results, "provenance": block}, separators=(",", ":")))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -173,6 +205,7 @@ def _bench(args: argparse.Namespace) -> None:
     from vldac.bench.settings import BenchSettings
     from vldac.bench.suites import plan, run
     from vldac.models.loading import load_policy, resolve_device, resolve_model_path
+    from vldac.provenance import provenance
 
     Agent(args.agent)
     names = [name.strip() for name in args.environments.split(",") if name.strip()] if args.environments else None
@@ -200,7 +233,12 @@ def _bench(args: argparse.Namespace) -> None:
     for suite in suites:
         print_table(reports[suite.name], suite.layout)
     report = reports[args.suite] if args.suite != "all" else {"suite": "all", "model": args.model, "suites": reports}
-    line = json.dumps(report, separators=(",", ":"))
+    worlds = [{"id": f"balrog/{environment.name}", "kwargs": {"tasks": list(environment.tasks)}}
+              for suite in suites for environment in suite.environments]
+    worlds += [{"id": f"{suite.name}/{dataset.name}", "kwargs": {"questions": len(questions)}}
+               for suite in suites for dataset, questions in suite.datasets]
+    block = provenance(command_flags(args), {"episode_seeds_from": args.seed, "episodes_per_task": args.episodes}, worlds)
+    line = json.dumps({**report, "provenance": block}, separators=(",", ":"))
     print(line)
     if args.json:
         Path(args.json).write_text(line + "\n")
@@ -249,8 +287,11 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("overrides", nargs="*", help="dotted.key=value overrides of the spec")
     sweep.set_defaults(run=_sweep)
 
-    evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint; prints one JSON line")
-    evaluate.add_argument("model", help="checkpoint or model folder, builtin:<name>, or 'expert' (the scripted expert)")
+    evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint (or several: one per training seed); "
+                                                "prints one JSON line")
+    evaluate.add_argument("models", nargs="+", metavar="MODEL",
+                          help="checkpoint or model folder, builtin:<name>, or 'expert' (the scripted expert); several "
+                               "checkpoints (e.g. one per training seed) give their mean and standard error over runs")
     evaluate.add_argument("--env", required=True, help="world id, e.g. vldac/NumberLine-v0")
     evaluate.add_argument("--episodes", type=int, default=200)
     evaluate.add_argument("--seed", type=int, default=1_000_000, help="episodes use seeds S..S+N-1")
@@ -311,9 +352,11 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="seed of the vision tower's random weights")
     build.set_defaults(run=_build_model)
 
-    report = commands.add_parser("report", help="write RUN_DIR/report.html: config, curves and trajectories on one page")
-    report.add_argument("run_dir", help="a run folder written by vldac train")
-    report.add_argument("--output", help="where to write the page (default RUN_DIR/report.html)")
+    report = commands.add_parser("report", help="write RUN_DIR/report.html: config, curves and trajectories on one page; "
+                                                "several runs (training seeds): one page of their mean and standard error")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a run folder written by vldac train (or several)")
+    report.add_argument("--output", help="where to write the page (default RUN_DIR/report.html; for several runs "
+                                         "seeds_report.html beside the first)")
     report.set_defaults(run=_report)
 
     envs = commands.add_parser("envs", help="list the worlds")

@@ -96,6 +96,27 @@ def _stderr(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
+def across_runs(results: list[dict]) -> dict[str, float | int]:
+    """Several runs' results on the same seeds (e.g. one checkpoint per training seed) as one: each
+    number's mean over the runs, and for success and return the standard error over runs (the
+    sample standard deviation of the runs' means / sqrt(runs)), which is the error a claim about
+    the recipe carries; episodes is per run."""
+    def mean(key: str) -> float:
+        return float(np.mean([result[key] for result in results]))
+
+    return {
+        "success_rate": mean("success_rate"),
+        "success_stderr": _stderr(np.array([result["success_rate"] for result in results])),
+        "mean_return": mean("mean_return"),
+        "return_stderr": _stderr(np.array([result["mean_return"] for result in results])),
+        "mean_length": mean("mean_length"),
+        "invalid_rate": mean("invalid_rate"),
+        "episodes": results[0]["episodes"],
+        "runs_count": len(results),
+        "stderr_over": "runs",
+    }
+
+
 def summarize(stats: EpisodeStats) -> dict[str, float | int]:
     """Success rate and mean return with their standard errors, mean length, episode count."""
     successes = np.array(stats.successes, dtype=float)

@@ -4,6 +4,10 @@ The page holds the resolved config, the summary, a learning curve per logged met
 PNGs embedded as data URIs, each in an element with id ``curve-<metric>``) and a viewer of the
 trajectories the trainer saved (``train.log_trajectories``): each step's frames (class
 ``trajectory-frame``), the model's thoughts and action, reward and value, invalid answers marked.
+The provenance of the last checkpoint (vldac.provenance: version and commit, libraries, settings
+hash, seeds, worlds, machine) closes the page. Several runs of one recipe (training seeds) make one
+page of their own: the final numbers per run with their mean and standard error over the runs,
+and their curves side by side.
 Nothing is fetched from the network when the page is opened; it needs no script.
 """
 
@@ -15,6 +19,11 @@ import io
 import json
 import math
 from pathlib import Path
+
+import numpy as np
+import yaml
+
+from vldac.provenance import PROVENANCE_FILE
 
 PAPER_URL = "https://arxiv.org/abs/2508.04280"
 
@@ -66,11 +75,141 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
         curves_section(rows),
         trajectories_section(sorted((run_dir / "trajectories").glob(TRAJECTORY_FILES))),
         f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>",
+        provenance_section(run_provenance(run_dir)),
     ]
     page = PAGE.format(title=html.escape(f"vldac report: {run_dir.name}"), style=STYLE, body="\n".join(sections))
     output = output or run_dir / "report.html"
     output.write_text(page)
     return output
+
+
+def run_provenance(run_dir: Path) -> dict | None:
+    """The provenance block of a run's newest checkpoint that has one (None before the first
+    checkpoint, or for runs older than provenance.json)."""
+    checkpoints = run_dir / "checkpoints"
+    candidates = [checkpoints / "last", *sorted(checkpoints.glob("update_*"), reverse=True)]
+    for candidate in candidates:
+        block = read_json(candidate / PROVENANCE_FILE)
+        if block is not None:
+            return block
+    return None
+
+
+def provenance_section(block: dict | None) -> str:
+    """What produced the run, as a table (every CPU flag in a folded list)."""
+    if block is None:
+        return ("<h2 id='provenance'>Provenance</h2><p class='missing'>No checkpoint of this run holds provenance.json "
+                "(none written yet, or written by a vldac older than it).</p>")
+    source, machine = block.get("vldac") or {}, block.get("machine") or {}
+    cpu = machine.get("cpu") or {}
+    commit = source.get("commit") or "not run from a git clone"
+    if source.get("dirty"):
+        commit += " (with uncommitted changes)"
+    versions = ", ".join(f"{name} {version}" for name, version in (block.get("versions") or {}).items() if version)
+    items = [
+        ("vldac", f"{source.get('version')} at {commit}"),
+        ("python", str(block.get("python"))),
+        ("versions", versions),
+        ("settings sha256", str(block.get("settings_sha256"))),
+        ("seeds", json.dumps(block.get("seeds"))),
+        ("worlds", json.dumps(block.get("worlds"))),
+        ("machine", f"{machine.get('system')}; {cpu.get('model')}; {machine.get('cpu_count')} CPUs, "
+                    f"{machine.get('torch_threads')} torch threads; GPUs: {', '.join(machine.get('gpus') or []) or 'none'}"),
+    ]
+    cells = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>" for key, value in items)
+    flags = html.escape(" ".join(cpu.get("flags") or []))
+    return (f"<h2 id='provenance'>Provenance</h2><table class='summary'>{cells}</table>"
+            f"<details class='raw'><summary>CPU flags</summary><pre>{flags}</pre></details>")
+
+
+SEED_ONLY_KEYS = ("seed", "name", "output_dir")
+"""Settings that may differ between the runs of one multi-seed page."""
+
+
+def final_numbers(run_dir: Path) -> dict:
+    """A run's final numbers for the multi-seed page: last and best greedy validation success, last
+    sampled success, env steps and training time (None where the run logged none)."""
+    rows, _ = read_metrics(run_dir / "metrics.jsonl")
+    greedy = [row["greedy_success_rate"] for row in rows if isinstance(row.get("greedy_success_rate"), (int, float))]
+    sampled = [row["success_rate"] for row in rows if isinstance(row.get("success_rate"), (int, float))]
+    last = rows[-1] if rows else {}
+    return {
+        "last greedy success": greedy[-1] if greedy else None,
+        "best greedy success": max(greedy) if greedy else None,
+        "last sampled success": sampled[-1] if sampled else None,
+        "env steps": last.get("env_steps"),
+        "train seconds": last.get("elapsed"),
+    }
+
+
+def write_seeds_report(run_dirs: list[Path], output: Path) -> Path:
+    """One page for several runs of one recipe: per run its seed and final numbers, their mean and
+    standard error over the runs (sample standard deviation / sqrt(runs)), the greedy and sampled
+    success curves side by side, and each run's settings hash. Runs whose settings differ in more
+    than seed, name and output folder are named in a warning on the page."""
+    for run_dir in run_dirs:
+        if not (run_dir / "metrics.jsonl").is_file():
+            raise FileNotFoundError(f"{run_dir} has no metrics.jsonl; vldac report takes run folders written by vldac train.")
+    configs = [yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
+               for run_dir in run_dirs]
+    numbers = [final_numbers(run_dir) for run_dir in run_dirs]
+    columns = list(numbers[0])
+    header = "<tr><th>run</th><th>seed</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "<th>settings sha256</th></tr>"
+    body = []
+    for run_dir, config, row in zip(run_dirs, configs, numbers):
+        block = run_provenance(run_dir) or {}
+        cells = "".join(f"<td>{_number(row[c])}</td>" for c in columns)
+        body.append(f"<tr><td>{html.escape(run_dir.name)}</td><td>{html.escape(str(config.get('seed')))}</td>{cells}"
+                    f"<td><code>{html.escape(str(block.get('settings_sha256', '-'))[:12])}</code></td></tr>")
+    summary = []
+    for column in columns:
+        values = [row[column] for row in numbers if row[column] is not None]
+        summary.append(f"<td>{mean_and_standard_error(values)}</td>")
+    body.append(f"<tr class='mean'><th>mean &plusmn; s.e.</th><td>{len(run_dirs)} runs</td>{''.join(summary)}<td></td></tr>")
+    stripped = [{key: value for key, value in config.items() if key not in SEED_ONLY_KEYS} for config in configs]
+    differing = [run_dir.name for run_dir, config in zip(run_dirs[1:], stripped[1:]) if config != stripped[0]]
+    warning = (f"<p class='error'>Settings other than the seed differ from {html.escape(run_dirs[0].name)}'s in: "
+               f"{html.escape(', '.join(differing))}; the mean mixes recipes.</p>") if differing else ""
+    sections = [
+        f"<h1>vldac: {len(run_dirs)} runs side by side</h1>", warning,
+        f"<h2>Final numbers over training seeds</h2><table class='summary seeds'>{header}{''.join(body)}</table>",
+        side_by_side_curves(run_dirs),
+    ]
+    page = PAGE.format(title=html.escape(f"vldac report: {len(run_dirs)} runs"), style=STYLE, body="\n".join(sections))
+    output.write_text(page)
+    return output
+
+
+def mean_and_standard_error(values: list[float]) -> str:
+    """The cell "mean ± standard error" over runs (sample standard deviation), "-" with no value."""
+    if not values:
+        return "-"
+    error = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return f"{float(np.mean(values)):.3f} &plusmn; {error:.3f}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def side_by_side_curves(run_dirs: list[Path]) -> str:
+    """Greedy validation and sampled training success of every run, one line per run."""
+    plt = pyplot()
+    figures = []
+    for metric, title in CURVES[:2]:
+        figure, axis = plt.subplots(figsize=(5.2, 3.0), dpi=100)
+        for run_dir in run_dirs:
+            rows, _ = read_metrics(run_dir / "metrics.jsonl")
+            points = [(row["env_steps"], row[metric]) for row in rows if isinstance(row.get(metric), (int, float))]
+            if points:
+                axis.plot(*zip(*points), "-", linewidth=1.3, label=run_dir.name)
+        axis.set_xlabel("environment steps")
+        axis.set_title(title, fontsize=10)
+        axis.set_ylim(-0.02, 1.02)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        figures.append(figure_html(figure, metric, title))
+    return "<h2>Learning curves</h2><div class='curves'>" + "".join(figures) + "</div>"
 
 
 def read_json(path: Path) -> dict | None:
@@ -119,7 +258,8 @@ def summary_section(summary: dict | None, rows: list[dict]) -> str:
     return f"<h2>Summary</h2><table class='summary'>{cells}</table>"
 
 
-def curves_section(rows: list[dict]) -> str:
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (one sentence when matplotlib is missing)."""
     try:
         import matplotlib
     except ImportError as error:
@@ -127,6 +267,22 @@ def curves_section(rows: list[dict]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def figure_html(figure, metric: str, title: str) -> str:
+    """A figure as an embedded PNG in an element with id ``curve-<metric>`` (closes the figure)."""
+    figure.tight_layout()
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
+    pyplot().close(figure)
+    encoded = base64.b64encode(image.getvalue()).decode("ascii")
+    return (f"<figure class='curve' id='curve-{metric}'><img alt='{html.escape(title)}' "
+            f"src='data:image/png;base64,{encoded}'><figcaption>{html.escape(metric)}</figcaption></figure>")
+
+
+def curves_section(rows: list[dict]) -> str:
+    plt = pyplot()
     figures, empty = [], []
     for metric, title in CURVES:
         points = [(row["env_steps"], row[metric]) for row in rows
@@ -143,15 +299,7 @@ def curves_section(rows: list[dict]) -> str:
         if metric.endswith("success_rate") or metric in ("invalid_rate", "clip_fraction"):
             axis.set_ylim(-0.02, 1.02)
         axis.grid(alpha=0.3)
-        figure.tight_layout()
-        image = io.BytesIO()
-        figure.savefig(image, format="png")
-        plt.close(figure)
-        encoded = base64.b64encode(image.getvalue()).decode("ascii")
-        figures.append(
-            f"<figure class='curve' id='curve-{metric}'><img alt='{html.escape(title)}' "
-            f"src='data:image/png;base64,{encoded}'><figcaption>{html.escape(metric)}</figcaption></figure>"
-        )
+        figures.append(figure_html(figure, metric, title))
     missing = (f"<p class='missing'>no number logged yet: {html.escape(', '.join(empty))} (success and return "
                "need finished episodes; greedy success needs train.eval_every).</p>") if empty else ""
     return "<h2>Learning curves</h2><div class='curves'>" + "".join(figures) + "</div>" + missing
@@ -226,6 +374,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
 table.summary th { text-align: left; padding-right: 1.5rem; font-weight: 600; }
+table.seeds td, table.seeds th { padding: .1rem .6rem; }
+tr.mean { border-top: 1px solid #999; font-weight: 600; }
 .curves { display: flex; flex-wrap: wrap; gap: .5rem; }
 figure.curve { margin: 0; }
 .missing { color: #777; font-size: 13px; }

@@ -3,7 +3,7 @@
 A checkpoint folder holds the adapter (or full model) and processor via save_pretrained,
 ``value_head.safetensors``, ``optimizer.pt`` (optimiser state, read back with
 ``torch.load(weights_only=True)``), ``trainer_state.json`` (counters, and each rank's random states
-and episodes in flight) and
+and episodes in flight), ``provenance.json`` (what produced it: see vldac.provenance) and
 ``manifest.json`` (every file's size and SHA-256, checked when the checkpoint is read back).
 It is written under a temporary name and renamed into place; ``checkpoints/last`` is a
 symlink swapped atomically, so a run killed at any moment leaves a complete last checkpoint.
@@ -28,6 +28,7 @@ from safetensors.torch import load_file
 from vldac.models.loading import VALUE_HEAD_FILE, load_base_model, save_policy, save_run_settings
 from vldac.models.manifest import manifest_problem, write_manifest
 from vldac.models.policy import VLMPolicy
+from vldac.provenance import write_provenance
 
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.pt"
@@ -55,6 +56,7 @@ def save_checkpoint(
     checkpoints: Path,
     name: str,
     run_settings: dict[str, Any],
+    provenance: dict[str, Any],
     keep: int | None = None,
     engine_state: Path | None = None,
 ) -> Path:
@@ -62,7 +64,8 @@ def save_checkpoint(
     checksums, and point ``checkpoints/last`` at it; with ``keep``, only the newest ``keep``
     checkpoints stay.
 
-    ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``.
+    ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``;
+    ``provenance`` (vldac.provenance's block) as provenance.json.
     ``engine_state``: a folder the engine wrote its sharded state to, moved into the checkpoint
     (and covered by its manifest) instead of writing optimizer.pt.
     Refuses (``NonFiniteWeights``, nothing written) when a trained weight is not finite."""
@@ -84,6 +87,7 @@ def save_checkpoint(
     else:
         os.replace(engine_state, staging / ENGINE_STATE)
     (staging / TRAINER_STATE).write_text(json.dumps(state))
+    write_provenance(staging, provenance)
     write_manifest(staging)
     for file in staging.rglob("*"):
         if file.is_file():

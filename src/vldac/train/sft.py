@@ -26,7 +26,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
-from vldac.config import EnvSettings, SFTConfig, save_config
+from vldac.config import EnvSettings, SFTConfig, save_config, to_dict
 from vldac.evaluate import TRAINING_SEED_LIMIT
 from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_run_settings
 from vldac.models.policy import VLMPolicy
@@ -35,6 +35,7 @@ from vldac.models.tokens import answer_token_ids, pad_answers
 from vldac.models.smolvlm import VisionTowerSpec, build_smolvlm, find_gguf, load_smollm2
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 from vldac.models.value_head import ValueHead
+from vldac.provenance import provenance, write_provenance
 
 
 @dataclass
@@ -196,6 +197,10 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
          "max_new_tokens": max(len(answer) for answer in tokens)},
     )
     save_config(config, output / "sft_config.yaml")
+    write_provenance(output, provenance(
+        to_dict(config), seeds={"seed": config.seed, "demonstration_episode_seeds": [0, TRAINING_SEED_LIMIT]},
+        worlds=[{"id": config.env.id, "kwargs": config.env.kwargs}],
+    ))
     summary = {
         "demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(losses[-50:])),
         "seconds": round(time.time() - started, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),

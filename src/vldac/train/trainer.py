@@ -24,11 +24,12 @@ from tqdm import tqdm
 
 from vldac.agents import interface_for
 from vldac.algorithms import explained_variance, gae, group_normalized, leave_one_out, normalize_advantages
-from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config
+from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
 from vldac.evaluate import TRAINING_SEED_LIMIT, evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_model_path
 from vldac.models.policy import VLMPolicy
+from vldac.provenance import provenance
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import (
     EpisodeStats,
@@ -228,6 +229,12 @@ class TrainingRun:
                 restore_torch_rng_state(mine["torch_rng"])
         self.rollout_settings = RolloutSettings(config.generation.temperature, config.generation.max_new_tokens)
         self.initial_checkpoint = str(resolve_model_path(config.model.path).resolve())
+        self.provenance = provenance(
+            to_dict(config),
+            seeds={"seed": config.seed, "training_episode_seeds": [0, TRAINING_SEED_LIMIT],
+                   "validation_seeds": [VALIDATION_SEED_START, VALIDATION_SEED_START + config.train.eval_episodes]},
+            worlds=[{"id": config.env.id, "kwargs": config.env.kwargs}],
+        )
         self.invalid_streak = 0
         self.bar = tqdm(
             total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
@@ -411,7 +418,7 @@ class TrainingRun:
             "max_new_tokens": config.generation.max_new_tokens,
             "temperature": config.generation.temperature, "dtype": config.model.dtype,
         }
-        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, name, run_settings,
+        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, name, run_settings, self.provenance,
                         keep=config.train.keep_checkpoints, engine_state=engine_state)
 
     def finish(self) -> Path | None:
