@@ -1,4 +1,4 @@
-"""The ``vldac`` command: train, eval, sft, sweep, bench, report, tiny-model, build-model, envs, recipes. Entry points only; the work lives elsewhere."""
+"""The ``vldac`` command: train, eval, sft, sweep, bench, report, check-model, tiny-model, build-model, envs, recipes. Entry points only; the work lives elsewhere."""
 
 from __future__ import annotations
 
@@ -83,6 +83,23 @@ def _build_model(args: argparse.Namespace) -> None:
                              image_size=args.image_size, patch_size=args.patch_size, scale_factor=args.scale_factor)
     print(f"SmolLM2-135M VLM saved to {save_smolvlm(output, vision, args.seed)} (its vision tower is random: "
           "train it with a warm start, e.g. vldac sft sft_alfworld_smolvlm)", file=sys.stderr)
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    from vldac.evaluate import EVAL_SEED_START
+    from vldac.models.loading import resolve_device
+    from vldac.preflight import check_model_folder, refuse_failures, report_lines
+
+    try:
+        env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    except json.JSONDecodeError:
+        env_kwargs = None
+    if not isinstance(env_kwargs, dict):
+        raise UsageError(f"--env-kwargs {args.env_kwargs!r} is not a JSON object; write it like '{{\"frame_size\": 84}}'.")
+    checks = check_model_folder(args.model, args.env, env_kwargs, args.dtype, resolve_device(args.device), EVAL_SEED_START)
+    print(f"vldac check-model {args.model} on {args.env} {json.dumps(env_kwargs)} ({args.dtype}):")
+    print("\n".join(report_lines(checks)))
+    refuse_failures(checks, args.model)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -352,6 +369,15 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="seed of the vision tower's random weights")
     build.set_defaults(run=_build_model)
 
+    check = commands.add_parser("check-model", help="pre-flight of a model folder: placeholders vs vision features, "
+                                                     "chat template, end tokens, LoRA targets, on frames of a world")
+    check.add_argument("model", help="a model folder (or a checkpoint with its adapter), or builtin:<name>")
+    check.add_argument("--env", default="vldac/NumberLine-v0", help="the world whose frames make the check's prompts")
+    check.add_argument("--env-kwargs", help='JSON env arguments, e.g. \'{"frame_size": 84}\'')
+    check.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    check.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda:N")
+    check.set_defaults(run=_check_model)
+
     report = commands.add_parser("report", help="write RUN_DIR/report.html: config, curves and trajectories on one page; "
                                                 "several runs (training seeds): one page of their mean and standard error")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a run folder written by vldac train (or several)")
@@ -375,12 +401,13 @@ def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     from vldac.envs.alfworld.engine import ALFWorldUnavailable
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
     from vldac.models.loading import ModelLoadError
+    from vldac.preflight import PreflightFailed
     from vldac.rollout.collector import WorldCrashed
     from vldac.train.checkpoints import NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
     return (ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, GameUnavailable, DatasetUnavailable, WorldCrashed,
-            NonFiniteWeights, CellFailed)
+            NonFiniteWeights, CellFailed, PreflightFailed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,9 @@ class ModelSettings:
     matters with env.instruction_first, and is off under gradient checkpointing).
     vision_cache_frames: how many frames' image features are kept, so that each frame meets the
     vision tower once (Qwen-VL families; 0 turns it off; full fine-tuning, which trains the vision
-    tower, never caches).
+    tower, never caches). preflight: before training a model that is not one of vldac's built-ins,
+    check it on frames of the run's world as ``vldac check-model`` does (placeholders == vision
+    features, the chat template's images, end tokens, LoRA targets) and refuse a failure.
     """
 
     path: str = "builtin:tiny-numberline"
@@ -66,6 +68,7 @@ class ModelSettings:
     scoring_chunk_size: int = 32
     share_prompt_prefix: bool = True
     vision_cache_frames: int = 1024
+    preflight: bool = True
 
 
 @dataclass

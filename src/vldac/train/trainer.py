@@ -26,9 +26,10 @@ from vldac.agents import interface_for
 from vldac.algorithms import explained_variance, gae, group_normalized, leave_one_out, normalize_advantages
 from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
-from vldac.evaluate import TRAINING_SEED_LIMIT, evaluate
+from vldac.evaluate import EVAL_SEED_START, TRAINING_SEED_LIMIT, evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_model_path
 from vldac.models.policy import VLMPolicy
+from vldac.preflight import check_before_training
 from vldac.provenance import provenance
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import (
@@ -184,6 +185,9 @@ class TrainingRun:
             config.model, device=ranks.device,
             value_stop_gradient=self.algorithm.value_stop_gradient, instruction_first=config.env.instruction_first,
         )
+        if config.model.preflight and not config.model.path.startswith("builtin:"):
+            check_before_training(self.policy, config.model.path, config.env.id, config.env.kwargs, EVAL_SEED_START,
+                                  report=ranks.is_main)
         if ranks.is_main and config.model.dtype != "float32" and not config.generation.recompute_logprobs:
             print(f"Note: with model.dtype={config.model.dtype} generation's cached decode steps round differently from "
                   "the update's forward, so the first PPO ratio is not exactly 1 (SmolLM2-135M in bfloat16 on a CPU: "
