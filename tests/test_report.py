@@ -194,8 +194,9 @@ def test_a_resumed_run_drops_the_trajectories_after_its_checkpoint(tmp_path):
 
 
 NOT_CURVES = {"update", "env_steps", "episodes_completed", "total_episodes", "nonfinite_rewards", "world_restarts",
-              "skipped_steps", "value_only", "seconds", "elapsed"}
-"""Numbers in metrics.jsonl that are counters or bookkeeping, shown in the summary instead of as curves."""
+              "skipped_steps", "value_only", "seconds", "elapsed", "image_kl_stderr"}
+"""Numbers in metrics.jsonl that are counters or bookkeeping, shown in the summary instead of as curves
+(image_kl_stderr: the band around image_kl's curve)."""
 
 
 def test_every_number_the_trainer_logs_has_a_curve(trained_run):

@@ -152,7 +152,9 @@ class TrainSettings:
     """Budget and bookkeeping of a run: a checkpoint every ``checkpoint_every`` updates (and at
     the end), of which the newest ``keep_checkpoints`` are kept; at each, the rollouts of the
     first ``log_trajectories`` envs are saved for the report's viewer (0: none). ``wandb`` logs
-    the metrics to Weights & Biases too (offline unless WANDB_MODE says otherwise)."""
+    the metrics to Weights & Biases too (offline unless WANDB_MODE says otherwise).
+    ``image_probe_every``: at update 1 and every that many updates, log ``image_kl``, how much the
+    policy's answers depend on the frames (vldac.train.image_probe; 0: never)."""
 
     total_env_steps: int = 50_000
     rollout_steps: int = 8
@@ -163,6 +165,7 @@ class TrainSettings:
     threads: int = 0
     log_trajectories: int = 2
     wandb: bool = False
+    image_probe_every: int = 2
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``vldac report RUN_DIR``: one self-contained HTML page explaining a run.
 
 The page holds the resolved config, the summary, a learning curve per logged metric (matplotlib
-PNGs embedded as data URIs, each in an element with id ``curve-<metric>``) and a viewer of the
+PNGs embedded as data URIs, each in an element with id ``curve-<metric>``; a metric logged with
+``<metric>_stderr``, as image_kl, drawn with a band of one standard error) and a viewer of the
 trajectories the trainer saved (``train.log_trajectories``): each step's frames (class
 ``trajectory-frame``), the model's thoughts and action, reward and value, invalid answers marked.
 The provenance of the last checkpoint (vldac.provenance: version and commit, libraries, settings
@@ -39,6 +40,7 @@ CURVES = [
     ("clip_fraction", "clip fraction"),
     ("explained_variance", "explained variance of the critic"),
     ("first_ratio_error", "first PPO ratio error |r - 1|"),
+    ("image_kl", "image dependence: KL(frames || blank frames), nats/answer"),
     ("env_steps_per_s", "throughput (env steps/s)"),
     ("tokens_per_s", "generation (tokens/s)"),
     ("lr", "policy learning rate"),
@@ -294,6 +296,11 @@ def curves_section(rows: list[dict]) -> str:
         figure, axis = plt.subplots(figsize=(3.9, 2.5), dpi=100)
         steps, values = zip(*points)
         axis.plot(steps, values, "o-" if len(points) < 30 else "-", markersize=3, linewidth=1.4)
+        spread = [(row["env_steps"], row[metric], row[f"{metric}_stderr"]) for row in rows
+                  if isinstance(row.get(metric), (int, float)) and isinstance(row.get(f"{metric}_stderr"), (int, float))]
+        if spread:
+            at, middle, error = np.array(spread).T
+            axis.fill_between(at, middle - error, middle + error, alpha=0.25, linewidth=0)
         axis.set_xlabel("environment steps")
         axis.set_title(title, fontsize=10)
         if metric.endswith("success_rate") or metric in ("invalid_rate", "clip_fraction"):

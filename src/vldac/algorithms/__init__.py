@@ -3,6 +3,7 @@
 
 from vldac.algorithms.advantages import gae, group_normalized, leave_one_out, normalize_advantages
 from vldac.algorithms.losses import (
+    answer_kl,
     clip_fraction,
     explained_variance,
     k3_kl,
@@ -14,6 +15,7 @@ from vldac.algorithms.losses import (
 )
 
 __all__ = [
+    "answer_kl",
     "clip_fraction",
     "explained_variance",
     "gae",

@@ -87,6 +87,12 @@ def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor) -
     return _token_then_row_mean(k3_kl(logp, ref_logp), mask)
 
 
+def answer_kl(logp: torch.Tensor, other_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """KL(pi || pi_other) per answer, estimated on answers sampled from pi: the k3 estimate of each
+    valid token summed over the answer (the chain rule over its tokens), in nats: [B, L] -> [B]."""
+    return _masked_row_sum(k3_kl(logp, other_logp), mask)
+
+
 def value_loss(
     values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:

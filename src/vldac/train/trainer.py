@@ -49,6 +49,15 @@ from vldac.train.checkpoints import (
     torch_rng_state,
 )
 from vldac.train.distributed import SHARDING_ENGINES, Ranks, rank_random_streams, rank_seed_range
+from vldac.train.image_probe import (
+    IGNORED_KL,
+    IGNORED_PROBES,
+    IGNORED_SUCCESS_RISE,
+    ignores_image,
+    image_kl_per_step,
+    probed_steps,
+    summarize_probe,
+)
 from vldac.train.run_log import MetricsLog, check_wandb
 from vldac.train.trajectories import TrajectoryLog
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
@@ -103,6 +112,7 @@ def check_config(config: TrainConfig) -> None:
         ("train.log_trajectories", config.train.log_trajectories, config.train.log_trajectories >= 0,
          "0 (off) or more (envs whose rollouts are saved at each checkpoint)"),
         ("train.eval_every", config.train.eval_every, config.train.eval_every >= 0, "0 (off) or more"),
+        ("train.image_probe_every", config.train.image_probe_every, config.train.image_probe_every >= 0, "0 (off) or more"),
         ("train.eval_episodes", config.train.eval_episodes, config.train.eval_episodes >= 1, "at least 1"),
         ("algorithm.ppo_epochs", algorithm.ppo_epochs, algorithm.ppo_epochs >= 1, "at least 1"),
         ("algorithm.minibatch_size", algorithm.minibatch_size, algorithm.minibatch_size >= 1, "at least 1"),
@@ -138,9 +148,11 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             started = time.perf_counter()
             lr = run.start_update()
             rollout = run.collect()
+            image_probe = run.probe_image(rollout)
             advantages, returns, explained = run.advantages(rollout)
             losses = run.update(rollout, advantages, returns)
             row = run.record(rollout, losses, explained, lr, seconds=time.perf_counter() - started)
+            run.note_image_probe(row, image_probe)
             run.validate(row)
             run.log(row)
             run.checkpoint(rollout)
@@ -240,6 +252,8 @@ class TrainingRun:
             worlds=[{"id": config.env.id, "kwargs": config.env.kwargs}],
         )
         self.invalid_streak = 0
+        self.image_probes: list[tuple[float, float | None]] = []
+        self.warned_image_ignored = False
         self.bar = tqdm(
             total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
             desc=f"train {self.run_dir.name}", disable=not (progress_bar and ranks.is_main), file=sys.stderr,
@@ -292,6 +306,31 @@ class TrainingRun:
                 rescore(self.policy, records, self.config.generation.temperature)
         steps = None if self.grouped else buffer.step_tensors()  # after rescoring: the grids read the values
         return Rollout(records, trajectories, episodes, timing, steps)
+
+    def probe_image(self, rollout: Rollout) -> dict[str, float]:
+        """At update 1 and every train.image_probe_every updates, image_kl of the policy that sampled
+        the rollout (vldac.train.image_probe), over every rank's probed steps; {} at other updates.
+        No random number is drawn."""
+        every, update = self.config.train.image_probe_every, self.progress.update + 1
+        if not every or (update != 1 and update % every):
+            return {}
+        with self.ranks.inference(self.scorer):
+            kls = image_kl_per_step(self.policy, probed_steps(rollout.records), self.config.generation.temperature)
+        return summarize_probe([kl for rank in self.ranks.gather(kls.tolist()) for kl in rank])
+
+    def note_image_probe(self, row: dict, image_probe: dict[str, float]) -> None:
+        """Add the probe's numbers to the row; warn once when the policy looks to have learned to
+        ignore the image (vldac.train.image_probe.ignores_image)."""
+        if not image_probe:
+            return
+        row.update(image_probe)
+        self.image_probes.append((image_probe["image_kl"], row["success_rate"]))
+        if ignores_image(self.image_probes) and not self.warned_image_ignored and self.ranks.is_main:
+            self.warned_image_ignored = True
+            print(f"Warning: image_kl has stayed below {IGNORED_KL} nats per answer for {IGNORED_PROBES} probes while "
+                  f"training success rose by {IGNORED_SUCCESS_RISE} or more: the policy answers the same with blank "
+                  "frames, so it has learned to act without looking at the image (check that the prompt does not give "
+                  "the answer away).", file=sys.stderr)
 
     def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Advantages [B] and value targets [B] per record, and the critic's explained variance:
