@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import threading
@@ -29,7 +30,7 @@ from vldac.envs.webshop.page_text import read_page  # noqa: E402
 from vldac.envs.webshop.reward import reward, similarity  # noqa: E402
 from vldac.envs.webshop.search import SearchIndex, build_index  # noqa: E402
 from vldac.envs.webshop.server import ShopServer  # noqa: E402
-from vldac.envs.webshop.site import parse_options, strings_in  # noqa: E402
+from vldac.envs.webshop.site import options_text, parse_options, strings_in  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") is not None
 
@@ -70,7 +71,6 @@ def test_the_catalogue_is_its_seed_and_splits_its_goals():
 @pytest.mark.parametrize("bought, chosen, expected", [
     (product(), {"color": "grey", "size": "medium"}, 1.0),  # everything matches
     (product(), {"color": "grey", "size": "large"}, 4 / 5),  # a wrong size: 2 attributes + 1 option + price of 5
-    (product(), {"color": "dark grey", "size": "medium"}, 1.0),  # colours match fuzzily (token set)
     (product(price=45.0), {"color": "grey", "size": "medium"}, 4 / 5),  # over the price bound
     (product(attributes=("slim fit",), description="A shirt you can machine wash."), {"color": "grey", "size": "medium"},
      1.0),  # an attribute written in the description counts
@@ -81,8 +81,28 @@ def test_the_catalogue_is_its_seed_and_splits_its_goals():
      {"color": "grey", "size": "medium"}, 0.0),  # no goal noun in the name: r_type 0
 ])
 def test_the_originals_reward_on_hand_worked_cases(bought, chosen, expected):
-    result = reward(bought, GOAL, chosen, NOUNS)
-    assert result.reward == pytest.approx(expected)
+    for rules in ("original", "strict"):  # these cases score the same under both rules
+        assert reward(bought, GOAL, chosen, NOUNS, rules).reward == pytest.approx(expected), rules
+
+
+@pytest.mark.parametrize("wanted, picked, original, strict", [
+    ({"size": "8"}, {"size": "8.5"}, 1.0, 3 / 4),  # sizes match fuzzily in the original: "8" is in "8 5"
+    ({"size": "x-small"}, {"size": "small"}, 1.0, 3 / 4),  # "small" is in "x small"
+    ({"size": "pack of 2"}, {"size": "pack of 12"}, 1.0, 3 / 4),  # token set ratio 95 > 85
+    ({"color": "navy blue"}, {"color": "light blue"}, 1.0, 3 / 4),  # both normalise to the colour word "blue"
+    ({"color": "grey"}, {"color": "black"}, 3 / 4, 3 / 4),  # different colour words: no match under either
+    ({"color": "grey"}, {"color": "dark grey"}, 3 / 4, 1.0),  # strict: token set ratio 100; original: "dark" != "grey"
+    ({"size": "medium"}, {"size": "large"}, 3 / 4, 3 / 4),
+])
+def test_original_and_strict_option_rules_on_hand_worked_cases(wanted, picked, original, strict):
+    """One goal option beside the two attributes and the price (out of 4): the original's rules
+    normalise colours and match sizes fuzzily; the strict rules take a size only as written."""
+    goal = Goal(**{**GOAL.__dict__, "options": wanted})
+    bought = product(options={name: [value] for name, value in picked.items()})
+    assert reward(bought, goal, picked, NOUNS, "original").reward == pytest.approx(original)
+    assert reward(bought, goal, picked, NOUNS, "strict").reward == pytest.approx(strict)
+    with pytest.raises(ValueError, match="rules 'fuzzy' are unknown"):
+        reward(bought, goal, picked, NOUNS, "fuzzy")
 
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda"]
@@ -106,7 +126,32 @@ def test_the_type_reward_levels(goal_nouns, shared, query, expected):
 
 def test_fuzzy_matching_is_thefuzzs():
     assert similarity("Essential Oil", "essential oils") == 96  # thefuzz's processing and rounding
-    assert similarity("navy blue", "blue") == 100 and similarity("8", "8.5") == 100  # why sizes match exactly
+    assert similarity("navy blue", "blue") == 100 and similarity("8", "8.5") == 100  # why strict sizes match exactly
+    # thefuzz's force_ascii deletes the characters 128-255 (é, ™ is 8482 and a non-letter, ő 337 a letter kept)
+    assert similarity("Café crème", "caf crme") == 100 and similarity("caf\u2122", "caf") == 100
+    assert similarity("caő", "ca") < 100
+
+
+def test_you_have_clicked_lines_come_last_chosen_first_as_in_the_original():
+    html = "<form><label>grey</label><label>navy blue</label><label>small</label><label>large</label></form>"
+    text = read_page(html, {"color": "navy blue", "size": "large"}).text_rich
+    assert text.startswith("You have clicked large.\nYou have clicked navy blue.\n  [button] grey [button_]\n")
+
+
+def test_a_session_names_its_reward_rules(shop):
+    """The world asks for its rules in the session's name; a purchase of a neighbouring size scores
+    by them (a session without rules in its name: the original's)."""
+    catalogue, server = shop
+    index, goal = next((i, goal) for i, goal in enumerate(catalogue.goals) if "size" in goal.options)
+    sizes = catalogue.products[goal.asin].options["size"]
+    other = next(size for size in sizes if size != goal.options["size"] and similarity(size, goal.options["size"]) > 85)
+    options = urllib.parse.quote(options_text({**goal.options, "size": other}))
+    scores = {}
+    for rules in ("original", "strict", None):
+        session = f"s{rules}_{rules}_fixed_{index}" if rules else f"plain_fixed_{index}"
+        _, html = fetch(f"{server.url}/done/{session}/{goal.asin}/{options}")
+        scores[rules] = float(re.search(r"<pre>([0-9.]+)</pre>", html).group(1))
+    assert scores["original"] == 1.0 and scores[None] == 1.0 and scores["strict"] < 1.0
 
 
 # --- search ----------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ clicked.
 - ``text_rich``: every text of the page in order, one per line; a button's as
   "[button] <text> [button_]", an option's (a radio's label) as "  [button] <value> [button_]"
   or, when chosen, "  [clicked button] <value> [clicked button_]" (the page then starts "You have
-  clicked <value>."), a product link as "[button] <asin> [button_]" ("[clicked button] ..." for a
+  clicked <value>.", one line per chosen option, the last on the page first, as the original
+  writes them), a product link as "[button] <asin> [button_]" ("[clicked button] ..." for a
   product visited since the last search).
 - ``clickables``: the lower-cased texts of buttons and product links, then the option values, in
   page order without repeats; whether the page has the search box.
@@ -56,7 +57,9 @@ def read_page(html: str, chosen: dict[str, str] | None = None, visited: set[str]
             lines.append(f"\n[{mark}] {text} [{mark}_]")
         else:
             lines.append(str(node))
-    text_rich = "".join(f"You have clicked {value}.\n" for value in clicked) + "".join(f"{line}\n" for line in lines)
+    # The original puts each "You have clicked" line before everything read so far: the last chosen
+    # option on the page comes first.
+    text_rich = "".join(f"You have clicked {value}.\n" for value in reversed(clicked)) + "".join(f"{line}\n" for line in lines)
     links: dict[str, str] = {}
     for element in soup.select(".btn"):
         form = element.find_parent("form")

@@ -8,10 +8,18 @@
   catalogue's noun lexicon (the brand, material and kind words names are made of), where the
   original tags them with spaCy.
 - An attribute matches when one of the product's attributes is a fuzzy match (token-set ratio
-  over 85, rapidfuzz with thefuzz's processing and rounding) or it is written in the product's
-  title, bullet points or description.
-- An option matches: a size only exactly, any other a fuzzy match with a chosen value (vldac's
-  rule: the original compares sizes fuzzily too, so "8" matched "8.5").
+  over 85, rapidfuzz with thefuzz's processing and rounding: characters 128-255 removed, as its
+  force_ascii does, other non-alphanumerics as spaces, lower case) or it is written in the
+  product's title, bullet points or description.
+- An option matches under one of two rules (``RULES``):
+  ``original``, the original's: every goal value and every chosen value is first normalised to
+  the first colour word of COLOUR_WORDS it contains (so "navy blue" and "light blue" are both
+  "blue"), then a goal value matches when any chosen value is a fuzzy match, sizes included (so
+  "8" matches "8.5", "small" matches "x-small" and "pack of 2" matches "pack of 12"). The
+  default for held-out instructions and for any number compared with published WebShop scores.
+  ``strict``, vldac's: a size only exactly, any other option a fuzzy match with a chosen value,
+  colours as written. The default for training instructions (a policy cannot earn a size's
+  reward with a neighbouring size).
 """
 
 from __future__ import annotations
@@ -26,11 +34,39 @@ from vldac.envs.webshop.catalogue import Goal, Product
 
 MATCH = 85
 """The original's fuzzy threshold (a token-set ratio over it matches)."""
+RULES = ("original", "strict")
+"""How options are matched (see the module's docstring)."""
+COLOUR_WORDS = tuple(sorted((
+    "alabaster", "apricot", "aqua", "ash", "asphalt", "azure", "banana", "beige", "black", "blue", "blush",
+    "bordeaux", "bronze", "brown", "burgundy", "camel", "camo", "caramel", "champagne", "charcoal", "cheetah",
+    "chestnut", "chocolate", "christmas", "coffee", "cognac", "copper", "coral", "cranberry", "cream", "crystal",
+    "dark", "denim", "eggplant", "elephant", "espresso", "fuchsia", "gold", "granite", "grape", "graphite", "grass",
+    "gray", "green", "grey", "heather", "indigo", "ivory", "ivy", "khaki", "lavender", "lemon", "leopard", "light",
+    "lilac", "lime", "magenta", "maroon", "mauve", "merlot", "midnight", "mint", "mocha", "multicolor", "mushroom",
+    "mustard", "natural", "navy", "nude", "olive", "orange", "peach", "pewter", "pink", "plum", "purple", "rainbow",
+    "red", "rose", "royal", "rust", "sand", "sapphire", "seashell", "silver", "skull", "slate", "steel", "stone",
+    "stonewash", "sunflower", "tan", "taupe", "teal", "tiger", "turquoise", "violet", "walnut", "wheat", "white",
+    "wine", "yellow",
+)))
+"""The original's colour words, in the (alphabetical) order it tries them: a value normalises to the
+first one it contains as a substring."""
+LATIN_1 = str.maketrans("", "", "".join(chr(code) for code in range(128, 256)))
+"""Deletes the characters thefuzz's force_ascii removes (codes 128-255; higher ones are kept)."""
+
+
+def thefuzz_process(text: str) -> str:
+    """thefuzz's full_process: characters 128-255 removed, non-alphanumerics as spaces, lower case, stripped."""
+    return utils.default_process(text.translate(LATIN_1))
 
 
 def similarity(first: str, second: str) -> int:
-    """thefuzz's token_set_ratio (lower case, punctuation as spaces, rounded), computed by rapidfuzz."""
-    return round(fuzz.token_set_ratio(first, second, processor=utils.default_process))
+    """thefuzz's token_set_ratio (its processing, rounded), computed by rapidfuzz."""
+    return round(fuzz.token_set_ratio(first, second, processor=thefuzz_process))
+
+
+def normalise_colour(value: str) -> str:
+    """The first of COLOUR_WORDS that ``value`` contains, else ``value`` (the original's normalisation)."""
+    return next((colour for colour in COLOUR_WORDS if colour in value), value)
 
 
 def nouns(name: str, lexicon: Collection[str]) -> list[str]:
@@ -74,17 +110,24 @@ def attribute_matched(attribute: str, product: Product) -> bool:
     return any(attribute.lower() in text.lower() for text in texts)
 
 
-def option_matched(name: str, value: str, chosen: dict[str, str]) -> bool:
+def option_matched(name: str, value: str, chosen: dict[str, str], rules: str) -> bool:
+    """Whether the goal's option ``name: value`` is met by the ``chosen`` options under ``rules``."""
+    if rules == "original":
+        wanted = normalise_colour(value)
+        return any(similarity(normalise_colour(picked), wanted) > MATCH for picked in chosen.values())
     if name == "size":
         return chosen.get("size", "").strip().lower() == value.strip().lower()
     return any(similarity(picked, value) > MATCH for picked in chosen.values())
 
 
-def reward(product: Product, goal: Goal, chosen: dict[str, str], lexicon: Collection[str]) -> Reward:
-    """The reward for buying ``product`` with the ``chosen`` options (name -> value) under ``goal``."""
+def reward(product: Product, goal: Goal, chosen: dict[str, str], lexicon: Collection[str], rules: str) -> Reward:
+    """The reward for buying ``product`` with the ``chosen`` options (name -> value) under ``goal``,
+    options matched under ``rules`` ("original" or "strict")."""
+    if rules not in RULES:
+        raise ValueError(f"WebShop reward rules '{rules}' are unknown; use one of {', '.join(RULES)}.")
     r_type, title_score = type_reward(product, goal, lexicon)
     attributes = sum(attribute_matched(attribute, product) for attribute in goal.attributes)
-    options = sum(option_matched(name, value, chosen) for name, value in goal.options.items())
+    options = sum(option_matched(name, value, chosen, rules) for name, value in goal.options.items())
     price_ok = product.price <= goal.price_upper
     value = r_type * (attributes + options + price_ok) / (len(goal.attributes) + len(goal.options) + 1)
     return Reward(value, r_type, attributes, options, price_ok, title_score)

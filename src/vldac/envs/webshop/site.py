@@ -82,6 +82,12 @@ class Sessions:
                     self.state.popitem(last=False)
             return self.state[session_id]["goal"]
 
+    @staticmethod
+    def rules(session_id: str) -> str:
+        """The reward rules a session asked for in its name ("..._strict_fixed_N"), else the original's."""
+        named = re.fullmatch(r".*_(original|strict)_fixed_[0-9]{1,7}", session_id)
+        return named.group(1) if named else "original"
+
     def finish(self, session_id: str, value: float) -> None:
         with self.lock:
             self.state[session_id].update(done=True, reward=value)
@@ -154,7 +160,7 @@ def create_app(catalogue: Catalogue, index: SearchIndex) -> Flask:
         goal = sessions.goal(session_id)
         product = product_or_404(asin)
         chosen = parse_options(options)
-        value = reward(product, goal, chosen, catalogue.nouns).reward
+        value = reward(product, goal, chosen, catalogue.nouns, sessions.rules(session_id)).reward
         sessions.finish(session_id, value)
         return render_template("done.html", session_id=session_id, instruction=None, asin=product.asin,
                                options_json=json.dumps(chosen), reward=value)

@@ -17,8 +17,11 @@ target: asin, name, attributes, options, price bound; None on a user's server) a
 (the browser or server died and was restarted: the episode is cut).
 
 Seeds below ``HELD_OUT_SEEDS_FROM`` shop for the catalogue's training instructions, higher seeds
-for its held-out ones. ``server_url`` points the world at a user's own WebShop server (the
-original's, or another with its routes); goals and rewards are then that server's.
+for its held-out ones. ``reward`` names the rules a purchase is scored by (vldac.envs.webshop.reward:
+"original", the original's, or "strict", vldac's exact sizes); None (the default) scores held-out
+instructions by the original's rules and training instructions by the strict ones.
+``server_url`` points the world at a user's own WebShop server (the original's, or another with its
+routes); goals and rewards are then that server's.
 """
 
 from __future__ import annotations
@@ -110,8 +113,13 @@ class WebShopWorld(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, products: int = 1000, catalogue_seed: int = 0, max_steps: int = 15, frame_size: int = 256,
-                 viewport: int = 800, server_url: str | None = None, render_mode: str | None = None):
+                 viewport: int = 800, server_url: str | None = None, render_mode: str | None = None,
+                 reward: str | None = None):
         _check_extra()
+        if reward not in (None, "original", "strict"):
+            raise ValueError(f"env.kwargs.reward '{reward}' is unknown; use original (the original WebShop's rules), "
+                             "strict (vldac's exact sizes) or leave it unset (original on held-out instructions, "
+                             "strict on training ones).")
         if products < 10:
             raise ValueError(f"env.kwargs.products {products} is too small: a WebShop catalogue needs at least 10.")
         if max_steps < 1 or frame_size < 8 or viewport < 200:
@@ -123,6 +131,7 @@ class WebShopWorld(gymnasium.Env):
         self.products, self.catalogue_seed, self.max_steps = products, catalogue_seed, max_steps
         self.frame_size, self.viewport, self.server_url = frame_size, viewport, server_url
         self.render_mode = render_mode
+        self.reward_rules = reward
         self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, 3), np.uint8)
         self.action_space = spaces.Text(MAX_ACTION_LENGTH)
         self.world_id = next(_WORLD_IDS)
@@ -192,7 +201,8 @@ class WebShopWorld(gymnasium.Env):
         else:
             index, goal_info = ORIGINAL_TRAIN_GOALS_FROM + seed, None
         self.episodes += 1
-        session = f"vldac{os.getpid()}w{self.world_id}e{self.episodes}_fixed_{index}"
+        rules = self.reward_rules or ("original" if seed >= HELD_OUT_SEEDS_FROM else "strict")
+        session = f"vldac{os.getpid()}w{self.world_id}e{self.episodes}_{rules}_fixed_{index}"
         self.state = {"session": session, "steps": 0, "visited": set(), "searches": [], "reward": None, "goal": goal_info,
                       "instruction": goal_info["instruction"] if goal_info else ""}
         self.read = None
