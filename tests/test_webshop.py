@@ -27,7 +27,7 @@ if not INSTALLED and not os.environ.get("VLDAC_REQUIRE_BROWSER"):
 
 from vldac.envs.webshop.catalogue import Goal, Product, make_catalogue  # noqa: E402
 from vldac.envs.webshop.page_text import read_page  # noqa: E402
-from vldac.envs.webshop.reward import reward, similarity  # noqa: E402
+from vldac.envs.webshop.reward import reward, similarity, title_nouns  # noqa: E402
 from vldac.envs.webshop.search import SearchIndex, build_index  # noqa: E402
 from vldac.envs.webshop.server import ShopServer  # noqa: E402
 from vldac.envs.webshop.site import options_text, parse_options, strings_in  # noqa: E402
@@ -75,14 +75,25 @@ def test_the_catalogue_is_its_seed_and_splits_its_goals():
     (product(attributes=("slim fit",), description="A shirt you can machine wash."), {"color": "grey", "size": "medium"},
      1.0),  # an attribute written in the description counts
     (product(attributes=("regular fit",)), {"color": "grey", "size": "medium"}, 4 / 5),  # one attribute missing
-    (product(name="Kavo Leather Boot", kind="boot", query="women's boots", path="Shoes › Boots"),
-     {"color": "grey", "size": "medium"}, 1.0),  # another kind, but 1 of the goal's 3 nouns (> 0.2): type reward 1
     (product(name="Mora Ceramic Lamp", kind="lamp", query="table lamp", path="Home & Kitchen › Lighting"),
      {"color": "grey", "size": "medium"}, 0.0),  # no goal noun in the name: r_type 0
 ])
 def test_the_originals_reward_on_hand_worked_cases(bought, chosen, expected):
     for rules in ("original", "strict"):  # these cases score the same under both rules
         assert reward(bought, GOAL, chosen, NOUNS, rules).reward == pytest.approx(expected), rules
+
+
+def test_the_product_type_s_nouns_under_each_rule():
+    """Another kind sharing the brand: strict finds 1 of the goal's 3 lexicon nouns (kavo, cotton,
+    shirt: 0.33 > 0.2, r_type 1); the original's tagger takes every word of the title (kavo, slim,
+    fit, cotton, shirt: 1 of 5 = 0.2, not above it, no query or category match: r_type 0.5)."""
+    boot = product(name="Kavo Leather Boot", kind="boot", query="women's boots", path="Shoes › Boots")
+    chosen = {"color": "grey", "size": "medium"}
+    assert reward(boot, GOAL, chosen, NOUNS, "strict").type_reward == 1.0
+    original = reward(boot, GOAL, chosen, NOUNS, "original")
+    assert original.type_reward == 0.5 and original.title_score == pytest.approx(0.2)
+    assert title_nouns("Lulobel Short Sleeve Polyester Shirt - Pack of 2") == [
+        "lulobel", "short", "sleeve", "polyester", "shirt", "pack"]
 
 
 @pytest.mark.parametrize("wanted, picked, original, strict", [
@@ -120,7 +131,7 @@ def test_the_type_reward_levels(goal_nouns, shared, query, expected):
 
     goal = Goal(**{**GOAL.__dict__, "name": " ".join(WORDS[:goal_nouns]), "product_category": "A › B"})
     bought = product(name=" ".join([*WORDS[:shared], "unlisted"]), query=query, path="C › D")
-    reward_value, title_score = type_reward(bought, goal, set(WORDS))
+    reward_value, title_score = type_reward(bought, goal, set(WORDS), "strict")
     assert reward_value == expected and title_score == pytest.approx(shared / goal_nouns)
 
 

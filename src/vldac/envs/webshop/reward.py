@@ -4,9 +4,11 @@
 
 - r_type, the product type: 1 when the bought product shares the goal's search query, two levels
   of its category path, or more than 0.2 of the goal product name's nouns; else 0.5; 0.1 when
-  under 0.1 of those nouns are shared; 0 when none is. Nouns are the name's words found in the
-  catalogue's noun lexicon (the brand, material and kind words names are made of), where the
-  original tags them with spaCy.
+  under 0.1 of those nouns are shared; 0 when none is. The original tags a name's nouns with
+  spaCy (NOUN or PROPN), which in a title-case product name is nearly every word: under the
+  ``original`` rules a name's nouns are its words less function words and numbers (``title_nouns``,
+  measured against spaCy in benchmarks/webshop_reward); under ``strict`` they are the words
+  found in the catalogue's noun lexicon (the brand, material and kind words names are made of).
 - An attribute matches when one of the product's attributes is a fuzzy match (token-set ratio
   over 85, rapidfuzz with thefuzz's processing and rounding: characters 128-255 removed, as its
   force_ascii does, other non-alphanumerics as spaces, lower case) or it is written in the
@@ -69,9 +71,21 @@ def normalise_colour(value: str) -> str:
     return next((colour for colour in COLOUR_WORDS if colour in value), value)
 
 
+FUNCTION_WORDS = frozenset({"a", "an", "and", "as", "at", "by", "down", "for", "from", "in", "into", "of", "off",
+                            "on", "or", "out", "over", "the", "to", "up", "with"})
+"""Words spaCy tags as determiners, conjunctions or adpositions in product names (never nouns)."""
+
+
 def nouns(name: str, lexicon: Collection[str]) -> list[str]:
     """The words of a product name that are nouns (in ``lexicon``), lower case, in order."""
     return [word for word in re.findall(r"[a-z0-9]+", name.lower()) if word in lexicon]
+
+
+def title_nouns(name: str) -> list[str]:
+    """A product name's nouns as spaCy tags a title-case name: its words, lower case, less
+    FUNCTION_WORDS and numbers."""
+    return [word for word in re.findall(r"[a-z0-9]+", name.lower())
+            if word not in FUNCTION_WORDS and not word.isdigit()]
 
 
 @dataclass(frozen=True)
@@ -86,13 +100,18 @@ class Reward:
     title_score: float
 
 
-def type_reward(product: Product, goal: Goal, lexicon: Collection[str]) -> tuple[float, float]:
-    """(r_type, title score)."""
-    query_match = product.query.strip().lower() == goal.query.strip().lower()
+def type_reward(product: Product, goal: Goal, lexicon: Collection[str], rules: str) -> tuple[float, float]:
+    """(r_type, title score): nouns and the query compared as the rules say (the original compares
+    queries exactly as written, strict after stripping and lower-casing)."""
+    if rules == "original":
+        query_match = product.query == goal.query
+        product_nouns, goal_nouns = title_nouns(product.name), title_nouns(goal.name)
+    else:
+        query_match = product.query.strip().lower() == goal.query.strip().lower()
+        product_nouns, goal_nouns = nouns(product.name, lexicon), nouns(goal.name, lexicon)
     path = {level.strip() for level in product.product_category.split("›")}
     category_match = len(path & {level.strip() for level in goal.product_category.split("›")}) >= 2
-    goal_nouns = nouns(goal.name, lexicon)
-    title_score = (len(set(nouns(product.name, lexicon)) & set(goal_nouns)) / len(goal_nouns)) if goal_nouns else 0.2
+    title_score = (len(set(product_nouns) & set(goal_nouns)) / len(goal_nouns)) if goal_nouns else 0.2
     reward = 1.0
     if not (query_match or category_match or title_score > 0.2):
         reward = 0.5
@@ -125,7 +144,7 @@ def reward(product: Product, goal: Goal, chosen: dict[str, str], lexicon: Collec
     options matched under ``rules`` ("original" or "strict")."""
     if rules not in RULES:
         raise ValueError(f"WebShop reward rules '{rules}' are unknown; use one of {', '.join(RULES)}.")
-    r_type, title_score = type_reward(product, goal, lexicon)
+    r_type, title_score = type_reward(product, goal, lexicon, rules)
     attributes = sum(attribute_matched(attribute, product) for attribute in goal.attributes)
     options = sum(option_matched(name, value, chosen, rules) for name, value in goal.options.items())
     price_ok = product.price <= goal.price_upper
