@@ -259,6 +259,11 @@ def test_bench_all_runs_every_suite_and_compares(tmp_path, capsys):
     assert "bench imageqa: MMBench" not in captured.err
     for table in ("vsi: builtin:tiny-numberline (base: builtin:tiny-blackjack)", "imageqa: builtin:tiny-numberline"):
         assert any(line.startswith(table) for line in captured.out.splitlines())
+    block = report["provenance"]  # what produced the scores: the flags, the games and datasets, the libraries
+    assert block["settings"]["compare"] == "builtin:tiny-blackjack" and block["settings"]["episodes"] == 1
+    assert block["seeds"] == {"episode_seeds_from": 0, "episodes_per_task": 1}
+    assert {"balrog/babyai", "vsi/VSI-Bench", "imageqa/MMStar"} <= {world["id"] for world in block["worlds"]}
+    assert block["versions"]["torch"] and block["machine"]["cpu"]["flags"]
 
 
 def test_a_dataset_suite_runs_what_its_data_holds(tmp_path, capsys):
