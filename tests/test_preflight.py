@@ -80,6 +80,10 @@ def test_a_chat_template_that_drops_images_is_refused(tiny_qwen2vl_dir, tmp_path
     checks = check_model_folder(str(textual), *NUMBERLINE, "float32", torch.device("cpu"), EVAL_SEED_START)
     template = next(check for check in checks if check.name == "chat template renders images")
     assert not template.passed and "no image marker appears once per image part" in template.found
+    broken = changed_copy(tiny_qwen2vl_dir, tmp_path / "broken", template_change=lambda text: text + "{% if %}")
+    checks = check_model_folder(str(broken), *NUMBERLINE, "float32", torch.device("cpu"), EVAL_SEED_START)
+    template = next(check for check in checks if check.name == "chat template renders images")
+    assert not template.passed and template.found.startswith("the chat template cannot render a turn of 1 frame(s): ")
 
 
 def test_adapters_in_the_vision_tower_are_refused(tiny_qwen2vl_dir):

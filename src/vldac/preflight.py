@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from jinja2.exceptions import TemplateError
 from peft import PeftModel
 from transformers import ProcessorMixin
 
@@ -39,6 +40,7 @@ MAX_FRAMES = 4
 """The check's prompts hold 1..MAX_FRAMES frames."""
 FIX_IMAGE_LAYOUT = ("make the processor's image settings (patch size, merge size, image sequence length) match the "
                     "model's vision config, e.g. by saving the processor that came with the model")
+FIX_TEMPLATE = 'use a chat template that renders each {"type": "image"} part of a message (the family\'s own)'
 FIX_END = ("give the model a chat template that closes an assistant turn with an added token, and list that token in "
            "generation_config.eos_token_id")
 
@@ -100,7 +102,7 @@ def image_features_check(policy: VLMPolicy, histories: list[list[np.ndarray]], i
     try:
         prompts = encode_prompts(policy.processor, histories, [instruction] * len(histories),
                                  policy.encode.instruction_first).to(policy.device)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, TemplateError) as error:
         return Check(name, False, f"the processor cannot encode prompts of 1-{MAX_FRAMES} frames: "
                                   f"{str(error).splitlines()[0]}", FIX_IMAGE_LAYOUT)
     placeholders = int((prompts["input_ids"] == image_token).sum())
@@ -135,7 +137,12 @@ def chat_template_check(processor: ProcessorMixin, instruction: str) -> Check:
     markers = image_markers(processor)
     counts = []
     for frames in range(1, MAX_FRAMES + 1):
-        text = processor.apply_chat_template(build_messages(instruction, frames), add_generation_prompt=True, tokenize=False)
+        try:
+            text = processor.apply_chat_template(build_messages(instruction, frames), add_generation_prompt=True,
+                                                 tokenize=False)
+        except (ValueError, TemplateError) as error:
+            return Check(name, False, f"the chat template cannot render a turn of {frames} frame(s): "
+                                      f"{str(error).splitlines()[0]}", FIX_TEMPLATE)
         counts.append({marker: text.count(marker) for marker in markers})
     rendering = [marker for marker in markers if [count[marker] for count in counts] == list(range(1, MAX_FRAMES + 1))]
     if rendering:
@@ -143,7 +150,7 @@ def chat_template_check(processor: ProcessorMixin, instruction: str) -> Check:
     seen = {marker: [count[marker] for count in counts] for marker in markers if any(count[marker] for count in counts)}
     return Check(name, False, f"no image marker appears once per image part in turns of 1-{MAX_FRAMES} frames "
                               f"(markers per turn: {seen or 'none'})",
-                 'use a chat template that renders each {"type": "image"} part of a message (the family\'s own)')
+                 FIX_TEMPLATE)
 
 
 def end_tokens_check(policy: VLMPolicy) -> Check:
