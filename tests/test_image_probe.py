@@ -82,3 +82,18 @@ def test_the_warning_needs_a_flat_image_kl_while_success_rises():
     assert not ignores_image([(0.5, 0.1), (0.005, 0.2), (0.02, 0.3), (0.003, 0.4)])  # one probe above 0.01 nats
     assert not ignores_image([(0.5, 0.3), (0.005, 0.3), (0.004, 0.35), (0.003, 0.35)])  # success rose by less than 0.1
     assert not ignores_image([(0.5, None), (0.005, None), (0.004, None), (0.003, None)])  # no finished episode
+
+
+def test_the_probe_changes_nothing_the_run_computes(tmp_path):
+    """The same run with the probe at every update and with it off: every other number equal."""
+    rows = {}
+    for every in (0, 1):
+        code, stderr = vldac_here(tmp_path, "train", "train.total_env_steps=24", "env.num_envs=2", "train.rollout_steps=4",
+                                  f"train.image_probe_every={every}", "train.eval_every=0", "train.threads=1",
+                                  f"name=probe{every}", "generation.max_new_tokens=16")
+        assert code == 0, stderr
+        rows[every] = [json.loads(line) for line in (tmp_path / "runs" / f"probe{every}" / "metrics.jsonl").read_text().splitlines()]
+    kept = ("policy_loss", "value_loss", "kl", "clip_fraction", "first_ratio_error", "success_rate", "mean_return",
+            "invalid_rate", "explained_variance")
+    assert [{key: row.get(key) for key in kept} for row in rows[0]] == [{key: row.get(key) for key in kept} for row in rows[1]]
+    assert all("image_kl" in row for row in rows[1]) and not any("image_kl" in row for row in rows[0])

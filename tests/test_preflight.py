@@ -96,3 +96,10 @@ def test_adapters_in_the_vision_tower_are_refused(tiny_qwen2vl_dir):
     lora = next(check for check in checks if check.name == "LoRA targets")
     assert not lora.passed and lora.found.startswith("adapters outside the language model, e.g. ")
     assert vision_linears[0] in lora.found
+
+
+def test_a_chat_template_that_closes_turns_with_plain_text_is_refused(tiny_qwen2vl_dir, tmp_path):
+    plain = changed_copy(tiny_qwen2vl_dir, tmp_path / "plain", template_change=lambda text: text.replace("<|im_end|>", "END"))
+    checks = check_model_folder(str(plain), *NUMBERLINE, "float32", torch.device("cpu"), EVAL_SEED_START)
+    ends = next(check for check in checks if check.name == "end tokens")
+    assert not ends.passed and "closes no assistant turn with an added token" in ends.found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -164,8 +165,9 @@ def _eval(args: argparse.Namespace) -> None:
         block = provenance(command_flags(args), seeds, [{"id": args.env, "kwargs": given_kwargs or {}}])
         print(json.dumps({**result, "provenance": block}, separators=(",", ":")))
         return
-    for model in args.models:
-        resolve_model_path(model)
+    folders = [resolve_model_path(model).resolve() for model in args.models]
+    if len(set(folders)) < len(folders):
+        raise UsageError("a checkpoint is named twice; give each run's checkpoint once.")
     device = resolve_device(args.device)
     results, played = [], []
     for model in args.models:
@@ -194,10 +196,16 @@ def _eval(args: argparse.Namespace) -> None:
             env_kwargs=env_kwargs,
         )
         del policy
-        trained_with = read_provenance(resolve_model_path(model))
+        gc.collect()
+        trained_with = read_provenance(resolve_model_path(model)) or {}
         results.append({**result, "dtype": dtype, "model": model,
-                        "trained_with_settings_sha256": trained_with and trained_with.get("settings_sha256")})
+                        "trained_with_settings_sha256": trained_with.get("settings_sha256"),
+                        "trained_with_recipe_sha256": trained_with.get("recipe_sha256")})
         played.append({"id": args.env, "kwargs": env_kwargs})
+    recipes = {result["trained_with_recipe_sha256"] for result in results} - {None}
+    if len(recipes) > 1:
+        print("Warning: these checkpoints were trained with different recipes (not only other seeds); their mean mixes "
+              "recipes.", file=sys.stderr)
     block = provenance(command_flags(args), seeds, played[:1] if all(p == played[0] for p in played) else played)
     if len(results) == 1:
         print(json.dumps({**results[0], "provenance": block}, separators=(",", ":")))
@@ -254,6 +262,7 @@ def _bench(args: argparse.Namespace) -> None:
               for suite in suites for environment in suite.environments]
     worlds += [{"id": f"{suite.name}/{dataset.name}", "kwargs": {"questions": len(questions)}}
                for suite in suites for dataset, questions in suite.datasets]
+    worlds += [{"id": f"cards/{name}", "kwargs": {}} for suite in suites for name in suite.worlds]
     block = provenance(command_flags(args), {"episode_seeds_from": args.seed, "episodes_per_task": args.episodes}, worlds)
     line = json.dumps({**report, "provenance": block}, separators=(",", ":"))
     print(line)
@@ -324,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_eval)
 
     bench = commands.add_parser("bench", help="transfer evaluation: a benchmark suite on a model (and a base to compare)")
-    bench.add_argument("suite", choices=["balrog", "vsi", "visualwebbench", "imageqa", "all"])
+    bench.add_argument("suite", choices=["balrog", "cards", "vsi", "visualwebbench", "imageqa", "all"])
     bench.add_argument("model", help="checkpoint or model folder, or builtin:<name>")
     bench.add_argument("--compare", metavar="BASE", help="a second model played on the same episodes; paired differences")
     bench.add_argument("--data", metavar="DIR", help="a local copy of the dataset suites' data: the dataset's folder, or "

@@ -148,13 +148,34 @@ class OptimSettings:
 
 
 @dataclass
+class TrainingBench:
+    """The transfer benchmark played during training (``train.bench_every``): a ``vldac bench``
+    suite (``cards``, vldac's card worlds, needs only the base install; ``balrog`` needs the bench
+    extra; the dataset suites a ``data`` folder), its ``environments`` (empty: the suite's own
+    list), ``episodes`` per task, ``max_steps`` per episode (None: the suite's limits),
+    ``max_new_tokens`` (None: the suite's default), and ``budget``: the most seconds one
+    benchmark point may take (0: no limit; with a limit, the point stops starting episodes when it
+    is spent, so which episodes it holds depends on the machine's speed)."""
+
+    suite: str = "cards"
+    environments: list[str] = field(default_factory=list)
+    episodes: int = 4
+    max_steps: int | None = None
+    max_new_tokens: int | None = None
+    data: str | None = None
+    budget: float = 0.0
+
+
+@dataclass
 class TrainSettings:
     """Budget and bookkeeping of a run: a checkpoint every ``checkpoint_every`` updates (and at
     the end), of which the newest ``keep_checkpoints`` are kept; at each, the rollouts of the
     first ``log_trajectories`` envs are saved for the report's viewer (0: none). ``wandb`` logs
     the metrics to Weights & Biases too (offline unless WANDB_MODE says otherwise).
     ``image_probe_every``: at update 1 and every that many updates, log ``image_kl``, how much the
-    policy's answers depend on the frames (vldac.train.image_probe; 0: never)."""
+    policy's answers depend on the frames (vldac.train.image_probe; 0: never). ``bench_every``:
+    before the first update, every that many updates and at the end, play ``bench`` with the
+    current policy (vldac.train.transfer; 0: never)."""
 
     total_env_steps: int = 50_000
     rollout_steps: int = 8
@@ -166,6 +187,8 @@ class TrainSettings:
     log_trajectories: int = 2
     wandb: bool = False
     image_probe_every: int = 2
+    bench_every: int = 0
+    bench: TrainingBench = field(default_factory=TrainingBench)
 
 
 @dataclass

@@ -38,6 +38,29 @@ def evaluate(
     Returns success_rate, mean_return, mean_length, episodes, invalid_rate (invalid answers
     over all steps), the standard errors, and the settings played with.
     """
+    stats = play_episodes(policy, env_id, episodes, seed, num_envs, greedy, temperature, max_new_tokens, history,
+                          invalid_penalty, env_kwargs, progress)
+    return {**summarize(stats), "invalid_rate": sum(stats.invalid) / max(sum(stats.lengths), 1), "env_id": env_id,
+            "seed": seed, "greedy": greedy, "temperature": temperature, "max_new_tokens": max_new_tokens,
+            "history": history, "invalid_penalty": invalid_penalty}
+
+
+def play_episodes(
+    policy: VLMPolicy,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    num_envs: int,
+    greedy: bool,
+    temperature: float,
+    max_new_tokens: int,
+    history: int,
+    invalid_penalty: float,
+    env_kwargs: dict | None,
+    progress: bool,
+) -> EpisodeStats:
+    """Each episode's return, length, success, seed and invalid answers, one episode per seed in
+    seed..seed+episodes-1, environments batched (see ``evaluate``)."""
     seeds: Iterator[int] = iter(range(seed, seed + episodes))
     interface = interface_for(env_id, env_kwargs)
     envs = LockstepEnvs(
@@ -50,7 +73,6 @@ def evaluate(
         env_kwargs=env_kwargs,
     )
     stats = EpisodeStats()
-    steps = 0
     with tqdm(total=episodes, desc=f"eval {env_id}", unit="ep", disable=not progress) as bar:
         while any(envs.active):
             active = [i for i, on in enumerate(envs.active) if on]
@@ -64,12 +86,9 @@ def evaluate(
                 answers[index] = "" if samples.cut_off[row] else samples.texts[row]
             finished = len(stats.returns)
             envs.step(answers, stats)
-            steps += len(active)
             bar.update(len(stats.returns) - finished)
     envs.close()
-    return {**summarize(stats), "invalid_rate": envs.invalid_steps / max(steps, 1), "env_id": env_id, "seed": seed,
-            "greedy": greedy, "temperature": temperature, "max_new_tokens": max_new_tokens, "history": history,
-            "invalid_penalty": invalid_penalty}
+    return stats
 
 
 def evaluate_expert(

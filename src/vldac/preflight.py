@@ -8,7 +8,7 @@ processor and chat template, runs the model on it, and checks:
   vision tower returns (the crash peers report as "image features and image tokens do not
   match", here found before training, with both counts);
 - the chat template renders every image part of a turn (one image marker per frame);
-- end tokens: the chat template's end-of-turn token is one of the answer's end tokens;
+- end tokens: the chat template closes an assistant turn with an added token (where answers end);
 - LoRA: adapters exist, and all lie in the language model (none in the vision tower or connector).
 
 A failure is one sentence naming it and its fix (``PreflightFailed``); the report is one line per check.
@@ -41,8 +41,8 @@ MAX_FRAMES = 4
 FIX_IMAGE_LAYOUT = ("make the processor's image settings (patch size, merge size, image sequence length) match the "
                     "model's vision config, e.g. by saving the processor that came with the model")
 FIX_TEMPLATE = 'use a chat template that renders each {"type": "image"} part of a message (the family\'s own)'
-FIX_END = ("give the model a chat template that closes an assistant turn with an added token, and list that token in "
-           "generation_config.eos_token_id")
+FIX_END = ("give the model a chat template that closes an assistant turn with an added token (the family's own "
+           "template), and list that token in generation_config.eos_token_id")
 
 
 class PreflightFailed(RuntimeError):
@@ -57,6 +57,10 @@ class Check:
     passed: bool
     found: str
     fix: str = ""
+
+
+def first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def frame_histories(frames: list[np.ndarray]) -> list[list[np.ndarray]]:
@@ -104,7 +108,7 @@ def image_features_check(policy: VLMPolicy, histories: list[list[np.ndarray]], i
                                  policy.encode.instruction_first).to(policy.device)
     except (ValueError, TypeError, TemplateError) as error:
         return Check(name, False, f"the processor cannot encode prompts of 1-{MAX_FRAMES} frames: "
-                                  f"{str(error).splitlines()[0]}", FIX_IMAGE_LAYOUT)
+                                  f"{first_line(error)}", FIX_IMAGE_LAYOUT)
     placeholders = int((prompts["input_ids"] == image_token).sum())
     written = f"{placeholders} image placeholders for {frames} frames in {len(histories)} prompts"
     training = model.training
@@ -113,9 +117,9 @@ def image_features_check(policy: VLMPolicy, histories: list[list[np.ndarray]], i
     try:
         with torch.no_grad():
             model(**vision_inputs(model, prompts, None), logits_to_keep=1, use_cache=False)
-    except (ValueError, RuntimeError, IndexError) as error:
+    except Exception as error:  # any failure of the model on the check's batch is the check's finding
         counted = f", {sum(feature_rows)} feature rows" if feature_rows else ""
-        return Check(name, False, f"{written}{counted}; the forward failed: {str(error).splitlines()[0]}", FIX_IMAGE_LAYOUT)
+        return Check(name, False, f"{written}{counted}; the forward failed: {first_line(error)}", FIX_IMAGE_LAYOUT)
     finally:
         del inner.get_image_features
         model.train(training)
@@ -142,7 +146,7 @@ def chat_template_check(processor: ProcessorMixin, instruction: str) -> Check:
                                                  tokenize=False)
         except (ValueError, TemplateError) as error:
             return Check(name, False, f"the chat template cannot render a turn of {frames} frame(s): "
-                                      f"{str(error).splitlines()[0]}", FIX_TEMPLATE)
+                                      f"{first_line(error)}", FIX_TEMPLATE)
         counts.append({marker: text.count(marker) for marker in markers})
     rendering = [marker for marker in markers if [count[marker] for count in counts] == list(range(1, MAX_FRAMES + 1))]
     if rendering:
@@ -154,17 +158,23 @@ def chat_template_check(processor: ProcessorMixin, instruction: str) -> Check:
 
 
 def end_tokens_check(policy: VLMPolicy) -> Check:
-    """The chat template's end-of-turn token ends answers (the demonstrations' and the
-    generation's end agree)."""
+    """The chat template closes an assistant turn with an added token: demonstrations are written
+    with it and generation stops at it (vldac adds it to the model's own eos tokens); the model's
+    generation_config listing it too is reported."""
     tokenizer = policy.processor.tokenizer
     names = tokenizer.convert_ids_to_tokens(list(policy.tokens.end_ids))
     end_of_turn = end_of_turn_id(policy.processor)
     if end_of_turn is None:
-        return Check("end tokens", False, f"the chat template closes no assistant turn with an added token; answers would "
-                                          f"end only at {', '.join(names)}, which demonstrations never write", FIX_END)
-    return Check("end tokens", end_of_turn in policy.tokens.end_ids,
-                 f"answers end at {', '.join(names)}; the chat template closes a turn with "
-                 f"{tokenizer.convert_ids_to_tokens(end_of_turn)}", FIX_END)
+        return Check("end tokens", False, "the chat template closes no assistant turn with an added token, so an answer "
+                                          "has no end that demonstrations write and generation stops at", FIX_END)
+    listed = end_of_turn in _as_ids(getattr(policy.model.generation_config, "eos_token_id", None))
+    return Check("end tokens", True, f"answers end at {', '.join(names)}; the chat template closes a turn with "
+                                     f"{tokenizer.convert_ids_to_tokens(end_of_turn)}"
+                                     f"{'' if listed else ' (not in generation_config.eos_token_id: vldac adds it)'}")
+
+
+def _as_ids(ids: int | list[int] | None) -> list[int]:
+    return [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
 
 
 def lora_check(policy: VLMPolicy) -> Check:
@@ -172,8 +182,11 @@ def lora_check(policy: VLMPolicy) -> Check:
     model = policy.model
     if not isinstance(model, PeftModel):
         return Check("LoRA targets", True, "full fine-tuning (no adapters)")
-    decoder = model.get_decoder()
-    prefix = next(name for name, module in model.named_modules() if module is decoder)
+    decoder = getattr(model, "get_decoder", lambda: None)()
+    prefix = next((name for name, module in model.named_modules() if module is decoder), None)
+    if prefix is None:
+        return Check("LoRA targets", False, "the model names no language model (get_decoder) to keep the adapters in",
+                     "use a transformers image-text-to-text checkpoint, or model.finetune=full")
     adapted = sorted({name.rsplit(".lora_A", 1)[0] for name, _ in model.named_modules() if ".lora_A." in f"{name}."})
     outside = [name for name in adapted if not name.startswith(f"{prefix}.")]
     if not adapted or outside:

@@ -33,11 +33,19 @@ LIBRARIES = (
 benchmark engines (None where not installed)."""
 
 
-def provenance(settings: dict[str, Any], seeds: dict[str, Any], worlds: list[dict[str, Any]]) -> dict[str, Any]:
+RUN_ONLY_KEYS = ("seed", "name", "output_dir", "output")
+"""Top-level settings that tell runs of one recipe apart (left out of ``recipe_sha256``)."""
+
+
+def provenance(settings: dict[str, Any], seeds: dict[str, Any], worlds: list[dict[str, Any]],
+               resumed_from: str | None = None) -> dict[str, Any]:
     """The block for one result.
 
     ``settings``: the resolved settings (a training config as a dict, or an evaluation's flags);
-    ``seeds``: every seed or seed range that drew the result; ``worlds``: ``{"id", "kwargs"}`` per world.
+    ``seeds``: every seed or seed range that drew the result; ``worlds``: ``{"id", "kwargs"}`` per
+    world; ``resumed_from``: the checkpoint a resumed run continued from (this block then describes
+    the process that continued it). ``recipe_sha256`` hashes the settings less RUN_ONLY_KEYS: runs
+    of one recipe on several seeds share it.
     """
     return {
         "vldac": source(),
@@ -45,6 +53,8 @@ def provenance(settings: dict[str, Any], seeds: dict[str, Any], worlds: list[dic
         "versions": library_versions(),
         "settings": settings,
         "settings_sha256": settings_hash(settings),
+        "recipe_sha256": settings_hash({key: value for key, value in settings.items() if key not in RUN_ONLY_KEYS}),
+        "resumed_from": resumed_from,
         "seeds": seeds,
         "worlds": worlds,
         "machine": machine(),
@@ -57,12 +67,15 @@ def settings_hash(settings: dict[str, Any]) -> str:
 
 
 def source() -> dict[str, Any]:
-    """vldac's version, and its git commit when it runs from a clone (``dirty``: uncommitted changes)."""
+    """vldac's version, and its git commit when it runs from a clone of vldac (its own files tracked
+    there; ``dirty``: uncommitted changes), not from an install inside some other repository."""
     found: dict[str, Any] = {"version": __version__, "commit": None, "dirty": None}
     package = Path(__file__).resolve().parent
     try:
+        tracked = subprocess.run(["git", "-C", str(package), "ls-files", "--error-unmatch", Path(__file__).name],
+                                 capture_output=True, text=True, timeout=10)
         commit = subprocess.run(["git", "-C", str(package), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
+        if tracked.returncode == 0 and commit.returncode == 0:
             status = subprocess.run(["git", "-C", str(package), "status", "--porcelain", "--untracked-files=no"],
                                     capture_output=True, text=True, timeout=10)
             found.update(commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()))

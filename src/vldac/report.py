@@ -75,6 +75,7 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
         (f"<p class='missing'>{unreadable} line(s) of metrics.jsonl could not be read (a run still writing, or killed "
          "mid-line) and are left out of the curves.</p>") if unreadable else "",
         curves_section(rows),
+        bench_section(rows, read_json(run_dir / "bench_warm_start.json")),
         trajectories_section(sorted((run_dir / "trajectories").glob(TRAJECTORY_FILES))),
         f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>",
         provenance_section(run_provenance(run_dir)),
@@ -113,6 +114,8 @@ def provenance_section(block: dict | None) -> str:
         ("python", str(block.get("python"))),
         ("versions", versions),
         ("settings sha256", str(block.get("settings_sha256"))),
+        ("recipe sha256 (less seed, name, folder)", str(block.get("recipe_sha256"))),
+        ("resumed from", str(block.get("resumed_from") or "-")),
         ("seeds", json.dumps(block.get("seeds"))),
         ("worlds", json.dumps(block.get("worlds"))),
         ("machine", f"{machine.get('system')}; {cpu.get('model')}; {machine.get('cpu_count')} CPUs, "
@@ -156,13 +159,13 @@ def write_seeds_report(run_dirs: list[Path], output: Path) -> Path:
                for run_dir in run_dirs]
     numbers = [final_numbers(run_dir) for run_dir in run_dirs]
     columns = list(numbers[0])
-    header = "<tr><th>run</th><th>seed</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "<th>settings sha256</th></tr>"
+    header = "<tr><th>run</th><th>seed</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "<th>recipe sha256</th></tr>"
     body = []
     for run_dir, config, row in zip(run_dirs, configs, numbers):
         block = run_provenance(run_dir) or {}
         cells = "".join(f"<td>{_number(row[c])}</td>" for c in columns)
         body.append(f"<tr><td>{html.escape(run_dir.name)}</td><td>{html.escape(str(config.get('seed')))}</td>{cells}"
-                    f"<td><code>{html.escape(str(block.get('settings_sha256', '-'))[:12])}</code></td></tr>")
+                    f"<td><code>{html.escape(str(block.get('recipe_sha256', '-'))[:12])}</code></td></tr>")
     summary = []
     for column in columns:
         values = [row[column] for row in numbers if row[column] is not None]
@@ -310,6 +313,36 @@ def curves_section(rows: list[dict]) -> str:
     missing = (f"<p class='missing'>no number logged yet: {html.escape(', '.join(empty))} (success and return "
                "need finished episodes; greedy success needs train.eval_every).</p>") if empty else ""
     return "<h2>Learning curves</h2><div class='curves'>" + "".join(figures) + "</div>" + missing
+
+
+def bench_section(rows: list[dict], warm_start: dict | None) -> str:
+    """A curve per transfer benchmark score (``bench/<suite>/<environment>``, train.bench_every)
+    with its standard-error bars, the warm start at 0 env steps, next to the training success."""
+    scores = sorted({key for row in rows for key in row if key.startswith("bench/") and not key.endswith("_stderr")})
+    if not scores:
+        return ""
+    plt = pyplot()
+    warm = (warm_start or {}).get("scores", {})
+    figures = []
+    for key in scores:
+        points = [(0, warm[key], warm.get(f"{key}_stderr", 0.0))] if key in warm else []
+        points += [(row["env_steps"], row[key], row.get(f"{key}_stderr") or 0.0) for row in rows
+                   if isinstance(row.get(key), (int, float))]
+        figure, axis = plt.subplots(figsize=(3.9, 2.5), dpi=100)
+        steps, values, errors = zip(*points)
+        axis.errorbar(steps, values, yerr=errors, fmt="o-", markersize=3, linewidth=1.4, capsize=2, label=key)
+        success = [(row["env_steps"], 100 * row["success_rate"]) for row in rows
+                   if isinstance(row.get("success_rate"), (int, float))]
+        if success:
+            axis.plot(*zip(*success), "-", color="#999", linewidth=1, label="training success x100")
+        axis.set_xlabel("environment steps")
+        axis.set_title(key.removeprefix("bench/"), fontsize=10)
+        axis.set_ylim(-2, 102)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+        figures.append(figure_html(figure, key.replace("/", "-"), key))
+    return ("<h2>Transfer benchmarks</h2><p>Each score x100 with its standard error, the warm start at 0 env steps, "
+            "the training success beside it.</p><div class='curves'>" + "".join(figures) + "</div>")
 
 
 def trajectories_section(paths: list[Path]) -> str:

@@ -1,5 +1,6 @@
-"""The suites of ``vldac bench`` and what each runs: ``balrog`` plays BALROG's games, ``vsi``,
-``visualwebbench`` and ``imageqa`` ask a local copy of their datasets, ``all`` runs every one.
+"""The suites of ``vldac bench`` and what each runs: ``balrog`` plays BALROG's games, ``cards``
+vldac's own card worlds (base install), ``vsi``, ``visualwebbench`` and ``imageqa`` ask a local
+copy of their datasets, ``all`` runs BALROG and the dataset suites.
 
 A suite is planned before any model loads (its games' packages imported, its datasets found and
 their questions read), so a missing extra or a wrong ``--data`` is one sentence before minutes of
@@ -23,7 +24,7 @@ DATASETS = {
     "imageqa": (("vldac.bench.datasets.imageqa", "MMStar"), ("vldac.bench.datasets.imageqa", "MMBench")),
 }
 """Each dataset suite's datasets (module, class)."""
-SUITES = ("balrog", *DATASETS)
+SUITES = ("balrog", "cards", *DATASETS)
 LAYOUTS = {"balrog": BALROG_LAYOUT, "vsi": Layout(groups="tasks", subgroups="subtasks", count="items", episodes=False,
                                                  group_score="subgroup_mean")}
 """How each suite's scores are pooled (the dataset suites not named: DATASET_LAYOUT)."""
@@ -31,12 +32,14 @@ LAYOUTS = {"balrog": BALROG_LAYOUT, "vsi": Layout(groups="tasks", subgroups="sub
 
 @dataclass
 class Suite:
-    """One planned suite: its games (balrog) or its datasets with the questions to ask each."""
+    """One planned suite: its games (balrog), its card worlds (cards) or its datasets with the
+    questions to ask each."""
 
     name: str
     layout: Layout
     environments: list[Environment] = field(default_factory=list)
     datasets: list[tuple[Dataset, list[Question]]] = field(default_factory=list)
+    worlds: list[str] = field(default_factory=list)
 
 
 def plan(suite: str, environments: list[str] | None = None, data: Path | None = None,
@@ -56,6 +59,10 @@ def plan(suite: str, environments: list[str] | None = None, data: Path | None = 
         return planned
     if suite == "balrog":
         return [_balrog(environments)]
+    if suite == "cards":
+        from vldac.bench.cards import card_worlds
+
+        return [Suite("cards", BALROG_LAYOUT, worlds=card_worlds(environments))]
     if suite not in DATASETS:
         raise ValueError(f"suite '{suite}' is unknown; use one of {', '.join([*SUITES, 'all'])}.")
     if data is None:
@@ -99,6 +106,10 @@ def _datasets(suite: str, data: Path, questions_per_subtask: int | None, frames:
 
 def run(policy, suite: Suite, settings, progress: bool = True) -> list[Result]:
     """The suite's results with ``policy`` (a VLMPolicy) under ``settings`` (BenchSettings)."""
+    if suite.worlds:
+        from vldac.bench.cards import play_cards
+
+        return play_cards(policy, suite.worlds, settings, progress=progress)
     if suite.environments:
         from vldac.bench.playing import play
 

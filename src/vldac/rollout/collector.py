@@ -50,12 +50,15 @@ class EpisodeStats:
     lengths: list[int] = field(default_factory=list)
     successes: list[bool] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
+    invalid: list[int] = field(default_factory=list)
+    """Invalid answers in each episode."""
 
-    def add(self, episode_return: float, length: int, success: bool, seed: int) -> None:
+    def add(self, episode_return: float, length: int, success: bool, seed: int, invalid: int = 0) -> None:
         self.returns.append(episode_return)
         self.lengths.append(length)
         self.successes.append(success)
         self.seeds.append(seed)
+        self.invalid.append(invalid)
 
 
 class LockstepEnvs:
@@ -189,7 +192,8 @@ class LockstepEnvs:
                      final_text=self.interface.instruction(self.infos[index]) if final else None, answer=parsed)
             )
             if terminated or truncated:
-                stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index])
+                stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index],
+                          sum(action is None for action in self.actions[index]))
                 if self.autoreset:
                     self._reset(index)
                 else:

@@ -8,8 +8,12 @@ pixel 0). ``image_kl`` is the mean over those steps of
     KL(pi(. | real frames) || pi(. | blank frames)),  per answer, in nats,
 
 estimated on the sampled answer (the k3 estimate of each token, summed over the answer; see
-vldac.algorithms.answer_kl); ``image_kl_stderr`` is its standard error over the steps. Two
-no-gradient forwards of PROBE_STEPS prompts: a few percent of an update.
+vldac.algorithms.answer_kl); ``image_kl_stderr`` is its standard error over the steps (each rank
+probes its own PROBE_STEPS steps; the mean is over all of them). Two no-gradient forwards of
+PROBE_STEPS prompts: a few percent of an update. The k3 estimate is unbounded above where blank
+frames make a sampled token much more likely, so a single answer can move the mean: read the
+curve's level and trend, with its band, rather than single points. The probe scores in eval mode
+and without the vision-feature cache, so the run's numbers are those it has with the probe off.
 
 How to read it: 0 means the answer does not depend on the frames at all (the policy acts from
 the text alone); in a world whose state is only in the frame (NumberLine's numbers, MiniWorld's
@@ -22,6 +26,7 @@ the first probe.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -29,6 +34,7 @@ import torch
 
 from vldac.algorithms import answer_kl
 from vldac.models.policy import VLMPolicy
+from vldac.models.prompts import encode_prompts
 from vldac.models.tokens import pad_answers
 from vldac.rollout.buffer import StepRecord
 
@@ -56,9 +62,26 @@ def image_kl_per_step(policy: VLMPolicy, records: list[StepRecord], temperature:
     blank = [[np.zeros_like(frame) for frame in record.frames] for record in records]
     token_ids, token_mask = pad_answers([record.token_ids for record in records], policy.pad_id)
     token_ids, token_mask = token_ids.to(policy.device), token_mask.to(policy.device)
-    with_frames, _ = policy.score(policy.prompts([record.frames for record in records], texts), token_ids, token_mask, temperature)
-    without, _ = policy.score(policy.prompts(blank, texts), token_ids, token_mask, temperature)
-    return answer_kl(with_frames, without, token_mask).cpu()
+    scored = []
+    with apart_from_the_run(policy):
+        for frames in ([record.frames for record in records], blank):
+            prompts = encode_prompts(policy.processor, frames, texts, policy.encode.instruction_first).to(policy.device)
+            scored.append(policy.score(prompts, token_ids, token_mask, temperature)[0])
+    return answer_kl(*scored, token_mask).cpu()
+
+
+@contextlib.contextmanager
+def apart_from_the_run(policy: VLMPolicy):
+    """Score in eval mode (no dropout draws a random number) and without the vision-feature cache
+    (the probe's frames neither enter it nor push the rollout's out); both restored after."""
+    training, cache = policy.model.training, policy.scorer.vision_cache
+    policy.model.eval()
+    policy.scorer.vision_cache = None
+    try:
+        yield
+    finally:
+        policy.scorer.vision_cache = cache
+        policy.model.train(training)
 
 
 def summarize_probe(kls: list[float]) -> dict[str, float]:

@@ -59,6 +59,15 @@ from vldac.train.image_probe import (
     summarize_probe,
 )
 from vldac.train.run_log import MetricsLog, check_wandb
+from vldac.train.transfer import (
+    bench_results,
+    bench_row,
+    planned_suite,
+    process_cpu_seconds,
+    read_warm_start,
+    save_warm_start,
+    transfer_costs,
+)
 from vldac.train.trajectories import TrajectoryLog
 from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
 
@@ -84,6 +93,8 @@ class Progress:
     env_steps: int = 0
     total_episodes: int = 0
     elapsed: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of this rank's process over the run's updates (user + system, every thread)."""
 
 
 def check_config(config: TrainConfig) -> None:
@@ -154,6 +165,7 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             row = run.record(rollout, losses, explained, lr, seconds=time.perf_counter() - started)
             run.note_image_probe(row, image_probe)
             run.validate(row)
+            run.benchmark(row)
             run.log(row)
             run.checkpoint(rollout)
         return run.finish()
@@ -200,6 +212,7 @@ class TrainingRun:
         if config.model.preflight and not config.model.path.startswith("builtin:"):
             check_before_training(self.policy, config.model.path, config.env.id, config.env.kwargs, EVAL_SEED_START,
                                   report=ranks.is_main)
+        self.bench_suite = planned_suite(config.train.bench) if config.train.bench_every else None
         if ranks.is_main and config.model.dtype != "float32" and not config.generation.recompute_logprobs:
             print(f"Note: with model.dtype={config.model.dtype} generation's cached decode steps round differently from "
                   "the update's forward, so the first PPO ratio is not exactly 1 (SmolLM2-135M in bfloat16 on a CPU: "
@@ -250,10 +263,17 @@ class TrainingRun:
             seeds={"seed": config.seed, "training_episode_seeds": [0, TRAINING_SEED_LIMIT],
                    "validation_seeds": [VALIDATION_SEED_START, VALIDATION_SEED_START + config.train.eval_episodes]},
             worlds=[{"id": config.env.id, "kwargs": config.env.kwargs}],
+            resumed_from=resume_from.name if resume_from is not None else None,
         )
         self.invalid_streak = 0
         self.image_probes: list[tuple[float, float | None]] = []
         self.warned_image_ignored = False
+        self.cpu_clock = CpuClock()
+        self.bench_warm = self.bench_last = None
+        if self.bench_suite is not None:
+            self.bench_warm = read_warm_start(self.run_dir) if resume is not None else self.play_bench()
+            if resume is None and ranks.is_main:
+                save_warm_start(self.run_dir, self.bench_suite, self.bench_warm)
         self.bar = tqdm(
             total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
             desc=f"train {self.run_dir.name}", disable=not (progress_bar and ranks.is_main), file=sys.stderr,
@@ -282,8 +302,10 @@ class TrainingRun:
         return self.progress.env_steps >= self.config.train.total_env_steps
 
     def start_update(self) -> float:
-        """Empty the per-rollout caches and set this update's learning rates; returns the policy's."""
+        """Empty the per-rollout caches, start the update's CPU clock (validation, benchmarks and
+        checkpoints are not training) and set this update's learning rates; returns the policy's."""
         self.policy.forget_frames()
+        self.cpu_clock.lap()
         return set_cosine_learning_rates(
             self.optimizer, self.progress.env_steps / self.config.train.total_env_steps, self.config.optim
         )
@@ -373,6 +395,7 @@ class TrainingRun:
         progress.env_steps += steps
         progress.total_episodes += len(returns)
         progress.elapsed += seconds
+        progress.cpu_seconds += self.cpu_clock.lap()
         row = {
             "update": progress.update,
             "env_steps": progress.env_steps,
@@ -419,6 +442,25 @@ class TrainingRun:
             successes = round(result["success_rate"] * len(share))
         row["greedy_success_rate"] = self.ranks.sum([successes])[0] / config.train.eval_episodes
 
+    def play_bench(self) -> list:
+        """The transfer benchmark played by the current policy (vldac.train.transfer); every rank
+        plays it whole (sharded engines need every rank in each forward)."""
+        with self.ranks.inference(self.scorer):
+            results = bench_results(self.policy, self.bench_suite, self.config.train.bench)
+        self.policy.forget_frames()
+        return results
+
+    def benchmark(self, row: dict) -> None:
+        """Every train.bench_every updates and at the end: the transfer benchmark's scores into the row."""
+        every = self.config.train.bench_every
+        if not every or (self.progress.update % every and not self.finished):
+            return
+        self.bar.set_postfix_str(f"transfer benchmark {self.bench_suite.name}")
+        started = time.perf_counter()
+        self.bench_last = self.play_bench()
+        row.update(bench_row(self.bench_suite, self.bench_last))
+        row["bench_seconds"] = time.perf_counter() - started
+
     def log(self, row: dict) -> None:
         if not self.ranks.is_main:
             return
@@ -464,6 +506,19 @@ class TrainingRun:
         save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, name, run_settings, self.provenance,
                         keep=config.train.keep_checkpoints, engine_state=engine_state)
 
+    def costs(self) -> dict:
+        """What the run cost (CPU seconds, GPU seconds: wall time x GPUs) and, with a transfer
+        benchmark played at the warm start and at the end, each score's paired change against the
+        warm start per 1,000 env steps and per device-hour (GPU hours, else CPU hours)."""
+        progress = self.progress
+        gpus = self.ranks.world_size if torch.cuda.is_available() else 0
+        costs = {"cpu_seconds": round(progress.cpu_seconds, 1), "gpu_seconds": round(progress.elapsed * gpus, 1)}
+        if self.bench_warm is not None and self.bench_last is not None:
+            device_hours = (costs["gpu_seconds"] or costs["cpu_seconds"]) / 3600
+            costs["transfer"] = transfer_costs(self.bench_suite, self.bench_warm, self.bench_last, progress.env_steps,
+                                               device_hours)
+        return costs
+
     def finish(self) -> Path | None:
         """Close the worlds and logs and write summary.json; returns the run folder (None on the
         ranks after 0)."""
@@ -480,9 +535,22 @@ class TrainingRun:
             "env_steps": self.progress.env_steps,
             "episodes": self.progress.total_episodes,
             "train_seconds": round(self.progress.elapsed, 1),
+            **self.costs(),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return self.run_dir
+
+
+class CpuClock:
+    """CPU seconds this process used (user + system, all threads) since the last lap."""
+
+    def __init__(self):
+        self.last = process_cpu_seconds()
+
+    def lap(self) -> float:
+        now = process_cpu_seconds()
+        spent, self.last = now - self.last, now
+        return spent
 
 
 ALL_INVALID_WARNING_UPDATES = 3

@@ -18,7 +18,7 @@ target: asin, name, attributes, options, price bound; None on a user's server) a
 
 Seeds below ``HELD_OUT_SEEDS_FROM`` shop for the catalogue's training instructions, higher seeds
 for its held-out ones. ``reward`` names the rules a purchase is scored by (vldac.envs.webshop.reward:
-"original", the original's, or "strict", vldac's exact sizes); None (the default) scores held-out
+"original", the original's, or "strict", vldac's: exact sizes, colours as written, lexicon nouns); None (the default) scores held-out
 instructions by the original's rules and training instructions by the strict ones.
 ``server_url`` points the world at a user's own WebShop server (the original's, or another with its
 routes); goals and rewards are then that server's.
