@@ -153,7 +153,8 @@ class TrainingBench:
     suite (``cards``, vldac's card worlds, needs only the base install; ``balrog`` needs the bench
     extra; the dataset suites a ``data`` folder), its ``environments`` (empty: the suite's own
     list), ``episodes`` per task, ``max_steps`` per episode (None: the suite's limits),
-    ``max_new_tokens`` (None: the suite's default), and ``budget``: the most seconds one
+    ``max_new_tokens`` (None: the suite's default), ``image_history`` (frames in a prompt; 0 is
+    BALROG's language mode: text observations only), and ``budget``: the most seconds one
     benchmark point may take (0: no limit; with a limit, the point stops starting episodes when it
     is spent, so which episodes it holds depends on the machine's speed)."""
 
@@ -162,6 +163,7 @@ class TrainingBench:
     episodes: int = 4
     max_steps: int | None = None
     max_new_tokens: int | None = None
+    image_history: int = 1
     data: str | None = None
     budget: float = 0.0
 

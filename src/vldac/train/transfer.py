@@ -55,7 +55,7 @@ def planned_suite(settings: TrainingBench) -> Suite:
 def bench_results(policy: VLMPolicy, suite: Suite, settings: TrainingBench) -> list[Result]:
     """The suite played (or asked) by ``policy``, greedy, within ``settings.budget`` seconds when set."""
     bench_settings = BenchSettings(episodes=settings.episodes, max_steps=settings.max_steps,
-                                   max_new_tokens=settings.max_new_tokens)
+                                   max_new_tokens=settings.max_new_tokens, image_history=settings.image_history)
     with untouched_random_streams():
         if not settings.budget:
             return run(policy, suite, bench_settings, progress=False)
