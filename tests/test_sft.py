@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+
+import pytest
+import torch
 from pathlib import Path
 
 from transformers import AutoTokenizer
@@ -83,3 +86,42 @@ def test_a_warm_start_is_evaluated_with_room_for_its_longest_demonstrated_answer
     tokenizer = AutoTokenizer.from_pretrained(folder)
     longest = max(len(tokenizer(d.answer, add_special_tokens=False)["input_ids"]) for d in demonstrations)
     assert read_run_settings(str(folder))["max_new_tokens"] == longest + 1  # and the end-of-turn token
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_warm_start_equals_the_uninterrupted_one(tmp_path):
+    """Killed (kill -9 of its process group) after its third saved state, then vldac sft --resume:
+    the same weights as the warm start that ran through, bit for bit; the state folder gone."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    settings = ["env.kwargs={frame_size: 56}", "demonstrations=48", "epochs=2", "batch_size=8", "checkpoint_every=1",
+                "threads=1"]
+    command = [sys.executable, "-m", "vldac", "sft", "sft_numberline_tiny", *settings]
+    subprocess.run([*command, f"output={tmp_path / 'whole'}"], check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, f"output={killed}"], start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        progress = killed / "sft_state" / "progress.json"
+        if progress.is_file() and json.loads(progress.read_text())["batch"] + 6 * json.loads(progress.read_text())["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "model.safetensors").exists(), "the warm start ended before the kill"
+    resumed = subprocess.run([sys.executable, "-m", "vldac", "sft", "--resume", str(killed)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming the warm start in" in resumed.stderr
+    whole, again = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert whole.keys() == again.keys() and all(torch.equal(whole[key], again[key]) for key in whole)
+    assert not (killed / "sft_state").exists()
+    refused = subprocess.run([sys.executable, "-m", "vldac", "sft", "--resume", str(killed)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "holds no unfinished warm start to resume" in refused.stderr

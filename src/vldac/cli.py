@@ -126,6 +126,15 @@ def _sft(args: argparse.Namespace) -> None:
     from vldac.config import SFTConfig, load_config, read_recipe
     from vldac.train.sft import run_sft
 
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            raise UsageError("--resume continues a warm start with its saved config; give no recipe or overrides with it.")
+        saved = Path(args.resume) / "sft_config.yaml"
+        if not saved.is_file():
+            raise UsageError(f"{args.resume} holds no sft_config.yaml; give the output folder of a vldac sft run.")
+        config = load_config(SFTConfig, read_recipe(str(saved), DEFAULT_SFT_RECIPE), [f"output={args.resume}"])
+        print(f"Warm start saved to {run_sft(config, resume=True)}", file=sys.stderr)
+        return
     config = load_config(SFTConfig, read_recipe(args.config, DEFAULT_SFT_RECIPE), args.overrides)
     print(f"Warm start saved to {run_sft(config)}", file=sys.stderr)
 
@@ -306,6 +315,8 @@ def parser() -> argparse.ArgumentParser:
     sft = commands.add_parser("sft", help="supervised warm start from expert demonstrations")
     sft.add_argument("config", nargs="?", help="YAML recipe path or packaged recipe name")
     sft.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    sft.add_argument("--resume", metavar="OUTPUT", help="continue the unfinished warm start in OUTPUT exactly "
+                                                       "(it needs checkpoint_every > 0)")
     sft.set_defaults(run=_sft)
 
     sweep = commands.add_parser("sweep", help="a grid of runs (algorithms x settings x seeds), resumable")

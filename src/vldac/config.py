@@ -235,6 +235,9 @@ class SFTConfig:
     state stay float32; SmolLM2-135M's forward and backward 1.7x faster on a CPU with AVX512-BF16);
     the warm start is then evaluated, and trained on by its RL recipe, in bfloat16. micro_batch_size: rows per forward
     and backward (0: the whole batch), their gradients summed into one step of ``batch_size`` rows.
+    checkpoint_every: every that many optimiser steps, save what ``vldac sft --resume OUTPUT`` needs
+    to continue exactly (weights, optimiser, schedule, the order of the demonstrations) into
+    OUTPUT/sft_state (0: never; removed when the warm start is done).
     """
 
     name: str = "sft-numberline-tiny"
@@ -251,6 +254,7 @@ class SFTConfig:
     final_lr: float = 1e-5
     autocast: str | None = None
     threads: int = 0
+    checkpoint_every: int = 0
 
 
 @dataclass

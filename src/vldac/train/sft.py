@@ -11,12 +11,15 @@ argmax would stay right). The result is a full model saved in Hugging Face layou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -140,9 +143,49 @@ def base_model(
     return load_base_model(folder, torch.float32), load_processor(folder)
 
 
-def run_sft(config: SFTConfig, progress: bool = True) -> Path:
-    """Build or load the base model, fit it to the demonstrations, save it to ``config.output``."""
+SFT_STATE = "sft_state"
+"""The folder inside the output where an unfinished warm start keeps what resuming it needs."""
+
+
+@dataclass
+class SFTProgress:
+    """Where an unfinished warm start stands: the next batch (epoch, index in the epoch), the
+    demonstration-order generator's state at that epoch's start, the losses so far, seconds spent."""
+
+    epoch: int = 0
+    batch: int = 0
+    epoch_rng_state: dict | None = None
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def save_sft_state(output: Path, progress: SFTProgress, model, optimizer, schedule) -> None:
+    """Write the state atomically: a kill at any moment leaves the previous state or this one."""
+    staging = output / f".{SFT_STATE}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "torch_rng": torch.get_rng_state()}, staging / "weights.pt")
+    (staging / "progress.json").write_text(json.dumps(dataclasses.asdict(progress)))
+    final = output / SFT_STATE
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+
+
+def run_sft(config: SFTConfig, progress: bool = True, resume: bool = False) -> Path:
+    """Build or load the base model, fit it to the demonstrations, save it to ``config.output``.
+    With ``resume``, continue the unfinished warm start in ``config.output`` from its last state
+    (``sft.checkpoint_every``): the same demonstrations, order and weights as an uninterrupted run."""
     check_sft_settings(config)
+    output = Path(config.output)
+    state_folder = output / SFT_STATE
+    if resume and not (state_folder / "progress.json").is_file():
+        raise FileNotFoundError(f"{output} holds no unfinished warm start to resume (no {SFT_STATE}/ with a state in "
+                                "it); start it again without --resume.")
+    if not resume and state_folder.exists():
+        raise ValueError(f"{output} holds an unfinished warm start; continue it with vldac sft --resume {output}, "
+                         "or remove the folder to start again.")
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -162,12 +205,29 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.final_lr)
     rng = np.random.default_rng(config.seed + 1)
+    state = SFTProgress()
+    resumed_from = None
+    if resume:
+        saved = torch.load(state_folder / "weights.pt", weights_only=True)
+        model.load_state_dict(saved["model"], strict=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = SFTProgress(**json.loads((state_folder / "progress.json").read_text()))
+        rng.bit_generator.state = state.epoch_rng_state
+        resumed_from = f"step {state.epoch * steps_per_epoch + state.batch}"
+        print(f"Resuming the warm start in {output} at {resumed_from} of {total_steps}.", file=sys.stderr)
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        save_config(config, output / "sft_config.yaml")
     model.train()
-    started = time.time()
-    losses = []
-    with tqdm(total=total_steps, desc="sft", unit="step", disable=not progress, file=sys.stderr) as bar:
-        for _ in range(config.epochs):
-            for batch in np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch):
+    started = time.time() - state.seconds
+    with tqdm(total=total_steps, initial=state.epoch * steps_per_epoch + state.batch, desc="sft", unit="step",
+              disable=not progress, file=sys.stderr) as bar:
+        for epoch in range(state.epoch, config.epochs):
+            state.epoch, state.epoch_rng_state = epoch, rng.bit_generator.state
+            batches = np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch)
+            for index, batch in enumerate(batches[state.batch:], start=state.batch):
                 answer_tokens = sum(len(tokens[i]) for i in batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss = 0.0
@@ -182,12 +242,16 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
-                losses.append(loss)
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+                state.losses.append(loss)
+                state.batch = index + 1
+                bar.set_postfix(loss=f"{np.mean(state.losses[-50:]):.4f}")
                 bar.update()
+                done = epoch * steps_per_epoch + index + 1
+                if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total_steps:
+                    state.seconds = time.time() - started
+                    save_sft_state(output, state, model, optimizer, schedule)
+            state.batch = 0
     model.eval()
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     processor.save_pretrained(output)
     save_run_settings(
@@ -196,17 +260,18 @@ def run_sft(config: SFTConfig, progress: bool = True) -> Path:
          "instruction_first": config.env.instruction_first, "dtype": config.autocast or "float32",
          "max_new_tokens": max(len(answer) for answer in tokens)},
     )
-    save_config(config, output / "sft_config.yaml")
     write_provenance(output, provenance(
         to_dict(config), seeds={"seed": config.seed, "demonstration_episode_seeds": [0, TRAINING_SEED_LIMIT]},
         worlds=[{"id": config.env.id, "kwargs": config.env.kwargs}],
+        resumed_from=resumed_from,
     ))
     summary = {
-        "demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(losses[-50:])),
+        "demonstrations": len(demonstrations), "steps": total_steps, "final_loss": float(np.mean(state.losses[-50:])),
         "seconds": round(time.time() - started, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
     (output / "sft_summary.json").write_text(json.dumps(summary, indent=2))
     (output / "README.md").write_text(MODEL_CARD.format(config=config, **summary))
+    shutil.rmtree(state_folder, ignore_errors=True)
     return output
 
 
