@@ -710,28 +710,15 @@ def test_the_sampler_draws_from_the_tempered_distribution_minus_blocked_tokens(t
 def test_image_placeholders_equal_image_features_for_histories_of_1_to_4_frames(family_model_dir):
     """Every family's processor writes exactly as many image tokens as its vision tower returns
     feature rows, in one left-padded batch of prompts holding 1-4 frames each."""
-    from vldac.models.families import backbone
+    from vldac.preflight import counted_image_features
 
     policy = lora_policy(family_model_dir, vision_cache_frames=0)
-    inner = backbone(policy.model).model
-    hidden = policy.model.config.get_text_config().hidden_size
-    feature_rows = []
-    get_image_features = inner.get_image_features
-
-    def counting(*args, **kwargs):
-        output = get_image_features(*args, **kwargs)
-        features = getattr(output, "pooler_output", output)
-        parts = features if isinstance(features, (list, tuple)) else [features]
-        feature_rows.append(sum(part.numel() for part in parts) // hidden)
-        return output
-
-    inner.get_image_features = counting
     histories, instructions = ragged_observations(4)
     prompts = policy.prompts(histories, instructions)
     config = policy.model.config
     image_token = getattr(config, "image_token_id", None) or getattr(config, "image_token_index", None)
     placeholders = int((prompts["input_ids"] == image_token).sum())
     ids, mask = pad_answers(plain_answers(policy) + plain_answers(policy)[:1], policy.pad_id)
-    with torch.no_grad():
+    with counted_image_features(policy.model) as feature_rows, torch.no_grad():
         policy.score(prompts, ids, mask, 1.0)
     assert feature_rows == [placeholders] and placeholders >= sum(len(frames) for frames in histories)

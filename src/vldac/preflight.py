@@ -16,6 +16,7 @@ A failure is one sentence naming it and its fix (``PreflightFailed``); the repor
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 
@@ -91,17 +92,6 @@ def image_features_check(policy: VLMPolicy, histories: list[list[np.ndarray]], i
         return Check(name, False, f"{model_type(model)} names no image token id in its config or has no "
                                   "get_image_features, so vldac cannot feed it frames",
                      "use a transformers image-text-to-text checkpoint of a family vldac supports")
-    hidden = model.config.get_text_config().hidden_size
-    feature_rows = []
-    get_image_features = inner.get_image_features
-
-    def counting(*args, **kwargs):
-        output = get_image_features(*args, **kwargs)
-        features = getattr(output, "pooler_output", output)
-        parts = features if isinstance(features, (list, tuple)) else [features]
-        feature_rows.append(sum(part.numel() for part in parts) // hidden)
-        return output
-
     frames = sum(len(history) for history in histories)
     try:
         prompts = encode_prompts(policy.processor, histories, [instruction] * len(histories),
@@ -112,20 +102,41 @@ def image_features_check(policy: VLMPolicy, histories: list[list[np.ndarray]], i
     placeholders = int((prompts["input_ids"] == image_token).sum())
     written = f"{placeholders} image placeholders for {frames} frames in {len(histories)} prompts"
     training = model.training
-    inner.get_image_features = counting
     model.eval()
     try:
-        with torch.no_grad():
+        with counted_image_features(model) as feature_rows, torch.no_grad():
             model(**vision_inputs(model, prompts, None), logits_to_keep=1, use_cache=False)
     except Exception as error:  # any failure of the model on the check's batch is the check's finding
         counted = f", {sum(feature_rows)} feature rows" if feature_rows else ""
         return Check(name, False, f"{written}{counted}; the forward failed: {first_line(error)}", FIX_IMAGE_LAYOUT)
     finally:
-        del inner.get_image_features
         model.train(training)
         forget_position_offsets(model)
     return Check(name, feature_rows == [placeholders] and placeholders >= frames, f"{written}, {sum(feature_rows)} feature rows",
                  FIX_IMAGE_LAYOUT)
+
+
+@contextlib.contextmanager
+def counted_image_features(model):
+    """Within the block, every call of the model's ``get_image_features`` appends the feature rows
+    it returned (elements / hidden size) to the yielded list."""
+    inner = backbone(model).model
+    hidden = model.config.get_text_config().hidden_size
+    feature_rows: list[int] = []
+    get_image_features = inner.get_image_features
+
+    def counting(*args, **kwargs):
+        output = get_image_features(*args, **kwargs)
+        features = getattr(output, "pooler_output", output)
+        parts = features if isinstance(features, (list, tuple)) else [features]
+        feature_rows.append(sum(part.numel() for part in parts) // hidden)
+        return output
+
+    inner.get_image_features = counting
+    try:
+        yield feature_rows
+    finally:
+        del inner.get_image_features
 
 
 def image_markers(processor: ProcessorMixin) -> list[str]:

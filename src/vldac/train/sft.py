@@ -115,6 +115,8 @@ def check_sft_settings(config: SFTConfig) -> None:
     if not 0 <= config.micro_batch_size <= config.batch_size:
         raise ValueError(f"sft micro_batch_size {config.micro_batch_size} must be between 0 (the whole batch) and "
                          f"batch_size ({config.batch_size}).")
+    if config.checkpoint_every < 0:
+        raise ValueError(f"sft checkpoint_every {config.checkpoint_every} must be 0 (never) or more optimiser steps.")
     if config.base == "new:smolvlm-135m":
         frame_size = int(config.env.kwargs.get("frame_size", 84))
         if frame_size < 28 or frame_size % 28:
