@@ -14,17 +14,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 
 from vldac.agents import NumberLineInterface
+from vldac.algorithms import STEPS, algorithm_named
 from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings
 from vldac.models.loading import build_policy
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_group_episodes, collect_rollout
 from vldac.train.distributed import Ranks
-from vldac.train.trainer import critic_advantages, group_advantages
 from vldac.train.update import UpdateBatch, ppo_update
 
 FRAME_SIZE = 84
@@ -41,25 +42,28 @@ def one_update(
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Collect on ``all_envs`` envs, keep this rank's slice (its advantages NaN on rank
     ``nan_on_rank``), update; the trained weights, how far they moved, and the diagnostics."""
+    method = algorithm_named(algorithm.name)
     torch.manual_seed(0)
     policy = build_policy(ModelSettings(path="builtin:tiny-numberline", value_head_hidden=[16], lora=LoraSettings(r=4, alpha=8),
                                         device="cpu"), instruction_first=True)
     seeds = iter(range(100, 10_000))
     envs = LockstepEnvs("vldac/NumberLine-v0", all_envs, NumberLineInterface(), history=1, invalid_penalty=-1.0,
                         next_seed=lambda: next(seeds), env_kwargs={"frame_size": FRAME_SIZE},
-                        autoreset=algorithm.name == "vldac")
+                        autoreset=method.rollout == STEPS)
     mine = np.array_split(np.arange(all_envs), ranks.world_size)[ranks.rank]
     settings = RolloutSettings(temperature=1.0, max_new_tokens=24)
-    if algorithm.name == "vldac":
+    if method.rollout == STEPS:
         buffer, _, _ = collect_rollout(envs, policy, settings, num_steps=3)
         steps = {key: grid[:, mine] for key, grid in buffer.step_tensors().items()}
         records = [buffer.records[t][i] for t in range(buffer.num_steps) for i in mine]
-        advantages, returns, _ = critic_advantages(steps, algorithm, ranks)
+        rollout = SimpleNamespace(records=records, trajectories=None, steps=steps)
     else:
         trajectories, _, _ = collect_group_episodes(envs, policy, settings, algorithm.group_size)
         trajectories = [trajectories[i] for i in mine]
-        records, advantages = group_advantages(trajectories, algorithm)
-        returns = torch.zeros(len(records))
+        records = [record for trajectory in trajectories for record in trajectory]
+        rollout = SimpleNamespace(records=records, trajectories=trajectories, steps=None)
+    result = method.advantages(rollout, algorithm, ranks)
+    advantages, returns = result.advantages, result.returns
     if ranks.rank == nan_on_rank:
         advantages = torch.full_like(advantages, torch.nan)
     initial = trained_weights(policy)

@@ -1,12 +1,16 @@
 """vldac.algorithms against hand-worked examples (the arithmetic is in the comments)."""
 
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch.testing import assert_close
 
 from vldac.algorithms import (
+    EPISODE_GROUPS,
+    algorithm_named,
     clip_fraction,
     explained_variance,
     gae,
@@ -20,6 +24,8 @@ from vldac.algorithms import (
     value_loss,
     vldac_policy_loss,
 )
+from vldac.algorithms.gigpo import GiGPO, anchor_group_ids, discounted_returns
+from vldac.config import AlgorithmSettings, ConfigError
 
 
 def columns(*envs):
@@ -289,3 +295,82 @@ def test_explained_variance():
     assert explained_variance(returns, returns) == pytest.approx(1.0)
     assert explained_variance(torch.zeros(3), returns) == pytest.approx(0.0)
     assert math.isnan(explained_variance(returns, torch.ones(3)))
+
+
+# ---------------------------------------------------------------- GiGPO
+
+
+def gigpo_step(frame_value: int, text: str = "go", reward: float = 0.0, pixel: tuple[int, int] | None = None):
+    """A step whose single 2x2 frame is filled with frame_value (one pixel changed to 255 if given)."""
+    frame = np.full((2, 2, 3), frame_value, dtype=np.uint8)
+    if pixel is not None:
+        frame[pixel] = 255
+    return SimpleNamespace(frames=[frame], text=text, reward=reward)
+
+
+def gigpo_rollout(trajectories):
+    return SimpleNamespace(records=[s for t in trajectories for s in t], trajectories=trajectories, steps=None)
+
+
+def test_gigpo_groups_steps_that_saw_the_same_frames_and_text_within_a_seed():
+    trajectories = [
+        [gigpo_step(1), gigpo_step(2)],                  # env 0, seed group 0
+        [gigpo_step(1), gigpo_step(3), gigpo_step(1, text="other")],  # env 1, seed group 0
+        [gigpo_step(1)],                                 # env 2, seed group 1: same frame as group 0's, other seed
+        [gigpo_step(1, pixel=(0, 0))],                   # env 3, seed group 1: one pixel differs
+    ]
+    ids = anchor_group_ids(trajectories, torch.tensor([0, 0, 1, 1])).tolist()
+    # Steps in order: e0t0 e0t1 e1t0 e1t1 e1t2 e2t0 e3t0. Only e0t0 and e1t0 (same frame, same text, same seed) share.
+    assert ids[0] == ids[2]
+    assert len(set(ids)) == 6
+
+
+def test_gigpo_discounted_returns_run_backwards_within_an_episode():
+    assert discounted_returns([0.0, 0.0, 1.0], 0.5) == [0.25, 0.5, 1.0]
+    assert discounted_returns([], 0.5) == []
+
+
+def test_gigpo_adds_the_anchor_group_advantage_to_the_episode_advantage():
+    # One seed group of two episodes, gamma 0.5.
+    # e0: frames A, B, rewards 0, 1 -> R = 1, G = [0.5, 1]
+    # e1: frames A, C, D, rewards 0 -> R = 0, G = [0, 0, 0]
+    # Episode level: mean 0.5, std 0.5 -> A^E = +1 (e0), -1 (e1).
+    # Anchor A holds e0t0 (G 0.5) and e1t0 (G 0): mean 0.25, std 0.25 -> +1, -1; B, C, D are alone -> 0.
+    # A = A^E + 1 * A^S: e0 [2, 1], e1 [-2, -1, -1].
+    trajectories = [
+        [gigpo_step(1), gigpo_step(2, reward=1.0)],
+        [gigpo_step(1), gigpo_step(3), gigpo_step(4)],
+    ]
+    result = GiGPO().advantages(gigpo_rollout(trajectories), AlgorithmSettings(name="gigpo", group_size=2, gamma=0.5), None)
+    assert_close(result.advantages, torch.tensor([2.0, 1.0, -2.0, -1.0, -1.0]), atol=1e-5, rtol=0)
+    assert result.returns.tolist() == [0.0] * 5 and result.explained_variance is None
+
+
+def test_gigpo_with_equal_episode_returns_keeps_only_the_step_advantage():
+    # Both episodes return 1, so A^E = 0. Anchor A: G = 0.5 * 1 = 0.5 (e0 reaches the reward one step later)
+    # and G = 1 (e1 is rewarded at once): mean 0.75, std 0.25 -> -1, +1. e0's second step is alone -> 0.
+    trajectories = [
+        [gigpo_step(1), gigpo_step(2, reward=1.0)],
+        [gigpo_step(1, reward=1.0)],
+    ]
+    result = GiGPO().advantages(gigpo_rollout(trajectories), AlgorithmSettings(name="gigpo", group_size=2, gamma=0.5), None)
+    assert_close(result.advantages, torch.tensor([-1.0, 0.0, 1.0]), atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def test_an_unknown_algorithm_is_one_sentence_listing_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"^algorithm.name 'ppo' is unknown; use one of vldac, rl4vlm, loop, grpo, gigpo\.$"):
+        algorithm_named("ppo")
+
+
+@pytest.mark.parametrize("name", ["loop", "grpo", "gigpo"])
+def test_episode_group_algorithms_refuse_groups_that_do_not_fit(name):
+    algorithm = algorithm_named(name)
+    assert algorithm.rollout == EPISODE_GROUPS and not algorithm.has_critic
+    assert algorithm.problems(AlgorithmSettings(name=name, group_size=2), num_envs=4) == []
+    assert algorithm.problems(AlgorithmSettings(name=name, group_size=1), num_envs=4) == [
+        f"algorithm.group_size=1 does not work: it must be at least 2 for {name}."]
+    assert algorithm.problems(AlgorithmSettings(name=name, group_size=3), num_envs=4) == [
+        f"env.num_envs (4) must be a multiple of algorithm.group_size (3) for {name}."]

@@ -10,13 +10,12 @@ import torch
 from tests.test_cli import tiny_overrides, vldac_here
 from tests.test_policy import numberline_envs
 from vldac.agents import action_field_offset, format_answer
-from vldac.algorithms import value_loss
+from vldac.algorithms import REGISTERED, algorithm_named, value_loss
 from vldac.config import ModelSettings, SweepConfig
 from vldac.models.loading import build_policy
 from vldac.models.tokens import pad_answers
 from vldac.rollout.buffer import StepRecord
 from vldac.train.sweep import expand_cells
-from vldac.train.update import thought_and_action_masks
 
 
 def test_action_field_offset_finds_the_last_action_key():
@@ -26,7 +25,7 @@ def test_action_field_offset_finds_the_last_action_key():
     assert action_field_offset("no field") is None
 
 
-def test_thought_and_action_masks_split_at_action_start():
+def test_rl4vlm_splits_each_answer_at_its_action_start():
     records = [
         StepRecord(frames=[], text="", token_ids=torch.arange(4), logprobs=torch.zeros(4), value=0.0, reward=0.0,
                    terminated=False, truncated=False, invalid=False, action_start=2),
@@ -34,7 +33,8 @@ def test_thought_and_action_masks_split_at_action_start():
                    terminated=False, truncated=False, invalid=True, action_start=None),
     ]
     _, mask = pad_answers([r.token_ids for r in records], pad_id=0)
-    thoughts, actions = thought_and_action_masks(records, mask)
+    prepared = algorithm_named("rl4vlm").prepare(records, mask)
+    thoughts, actions = prepared["thought_mask"], prepared["action_mask"]
     assert thoughts.tolist() == [[True, True, False, False], [True, True, True, False]]
     assert actions.tolist() == [[False, False, True, True], [False, False, False, False]]
 
@@ -59,21 +59,33 @@ def test_without_stop_gradient_the_value_loss_reaches_lora(tiny_qwen2vl_dir):
     assert lora_grads and any(torch.count_nonzero(g) > 0 for g in lora_grads)
 
 
-def test_every_algorithm_trains_through_the_same_cli(tiny_qwen2vl_dir, tmp_path):
-    for algorithm, extra in [("rl4vlm", ["algorithm.thought_weight=0.5", "algorithm.value_stop_gradient=false"]),
-                             ("loop", ["algorithm.group_size=2"]), ("grpo", ["algorithm.group_size=4"])]:
-        code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 24), f"algorithm.name={algorithm}",
-                                  *extra, f"name={algorithm}")
-        assert code == 0, stderr[-2000:]
-        rows = [json.loads(line) for line in (tmp_path / "runs" / algorithm / "metrics.jsonl").read_text().splitlines()]
-        assert rows[-1]["env_steps"] >= 24 and all(row["first_ratio_error"] < 1e-4 for row in rows)
-        if algorithm != "rl4vlm":
-            assert rows[0]["value_only"] is False and rows[0]["value_loss"] == 0
+ALGORITHM_RUNS = {
+    "rl4vlm": ["algorithm.thought_weight=0.5", "algorithm.value_stop_gradient=false"],
+    "loop": ["algorithm.group_size=2"],
+    "grpo": ["algorithm.group_size=4"],
+    "gigpo": ["algorithm.group_size=2", "algorithm.gamma=0.95"],
+}
+"""The baselines' short runs (the default recipe's VL-DAC runs in test_cli)."""
+
+
+def test_every_registered_algorithm_has_a_run_here():
+    assert set(REGISTERED) == {"vldac", *ALGORITHM_RUNS}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_RUNS)
+def test_every_algorithm_trains_through_the_same_cli(tiny_qwen2vl_dir, tmp_path, algorithm):
+    code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 24), f"algorithm.name={algorithm}",
+                              *ALGORITHM_RUNS[algorithm], f"name={algorithm}")
+    assert code == 0, stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "runs" / algorithm / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["env_steps"] >= 24 and all(row["first_ratio_error"] < 1e-4 for row in rows)
+    if not algorithm_named(algorithm).has_critic:
+        assert rows[0]["value_only"] is False and rows[0]["value_loss"] == 0
 
 
 def test_unknown_algorithm_and_bad_group_size_are_one_sentence(tiny_qwen2vl_dir, tmp_path):
     code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=ppo")
-    assert code == 2 and "algorithm.name 'ppo' is unknown" in stderr
+    assert code == 2 and "algorithm.name 'ppo' is unknown; use one of vldac, rl4vlm, loop, grpo, gigpo." in stderr
     assert not (tmp_path / "runs").exists(), "a rejected config must not leave a run folder behind"
     code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 8), "algorithm.name=loop",
                               "algorithm.group_size=3")

@@ -17,7 +17,8 @@ from vldac.rollout.buffer import RolloutBuffer, StepRecord
 from vldac.rollout.collector import (
     EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_group_episodes, collect_rollout,
 )
-from vldac.train.trainer import group_advantages
+from vldac.algorithms import algorithm_named
+from vldac.rollout.modes import Rollout
 
 
 class CounterEnv(gym.Env):
@@ -239,11 +240,12 @@ def test_group_episodes_share_a_seed_and_wait_for_the_last_member():
     assert sorted(stats.lengths) == [1, 2, 3, 3]
     returns = [sum(r.reward for r in t) for t in trajectories]
     assert returns == [1.0, 0.0, 1.0, -1.0]
-    records, advantages = group_advantages(trajectories, AlgorithmSettings(name="loop", group_size=2))
+    rollout = Rollout([record for trajectory in trajectories for record in trajectory], trajectories, stats, None)
+    loop = algorithm_named("loop").advantages(rollout, AlgorithmSettings(name="loop", group_size=2), None)
     # Leave-one-out within each group of two: A_i = R_i - R_other.
-    assert advantages.tolist() == [1.0] + [-1.0] * 3 + [2.0] * 2 + [-2.0] * 3
-    assert len(records) == 9
-    _, grpo = group_advantages(trajectories, AlgorithmSettings(name="grpo", group_size=2))
+    assert loop.advantages.tolist() == [1.0] + [-1.0] * 3 + [2.0] * 2 + [-2.0] * 3
+    assert loop.returns.tolist() == [0.0] * 9 and loop.explained_variance is None
+    grpo = algorithm_named("grpo").advantages(rollout, AlgorithmSettings(name="grpo", group_size=2), None).advantages
     assert grpo[0] > 0 and grpo[1] < 0 and grpo[0] == pytest.approx(-grpo[1])
 
 

@@ -112,12 +112,13 @@ class GenerationSettings:
 
 @dataclass
 class AlgorithmSettings:
-    """The algorithm and its settings (VL-DAC paper defaults, algorithm.md).
+    """The algorithm and its settings (VL-DAC paper defaults).
 
-    name: "vldac" (token-level PPO, step-level critic), "rl4vlm" (one weighted sequence
-    log-prob per step, thought_weight = its lambda), "loop" (no critic, group_size rollouts
-    of each task, leave-one-out advantages) or "grpo" (group mean/std advantages). The
-    stabilisers are separate switches: value_stop_gradient and value_warmup_updates (for the
+    name: a registered algorithm (vldac.algorithms.REGISTERED): "vldac" (token-level PPO,
+    step-level critic), "rl4vlm" (one weighted sequence log-prob per step, thought_weight = its
+    lambda), "loop" (no critic, group_size rollouts of each task, leave-one-out advantages),
+    "grpo" (group mean/std advantages) or "gigpo" (GRPO's plus step-level anchor-state groups,
+    discounted by gamma). The stabilisers are separate switches: value_stop_gradient and value_warmup_updates (for the
     algorithms with a critic) and kl_coef (all).
     """
 

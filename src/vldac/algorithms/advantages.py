@@ -1,5 +1,5 @@
 """Advantage estimators: GAE over environment steps (VL-DAC, RL4VLM) and group baselines
-over whole trajectories (LOOP, GRPO). Pure tensor math; see algorithm.md."""
+over whole trajectories (LOOP, GRPO, GiGPO). Pure tensor math."""
 
 import torch
 

@@ -4,7 +4,7 @@ Shapes: B steps (rows), each with a response of up to L generated tokens. ``logp
 ``old_logp``, ``ref_logp`` and the masks are [B, L]; a mask is True (or 1) on the tokens
 that belong to the step's response. Advantages and values are per step: [B].
 Token-level terms are averaged over each row's tokens, then over rows that have at least
-one token (algorithm.md, VL-DAC point 3); a row with no token contributes nothing.
+one token (the VL-DAC paper's per-step token mean); a row with no token contributes nothing.
 """
 
 import torch

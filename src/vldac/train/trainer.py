@@ -23,8 +23,8 @@ from accelerate.utils import DistributedType
 from tqdm import tqdm
 
 from vldac.agents import interface_for
-from vldac.algorithms import explained_variance, gae, group_normalized, leave_one_out, normalize_advantages
-from vldac.config import AlgorithmSettings, ConfigError, OptimSettings, TrainConfig, load_config, save_config, to_dict
+from vldac.algorithms import Advantages, algorithm_named
+from vldac.config import ConfigError, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
 from vldac.evaluate import EVAL_SEED_START, TRAINING_SEED_LIMIT, evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_model_path
@@ -32,14 +32,8 @@ from vldac.models.policy import VLMPolicy
 from vldac.preflight import check_before_training
 from vldac.provenance import provenance
 from vldac.rollout.buffer import StepRecord
-from vldac.rollout.collector import (
-    EpisodeStats,
-    LockstepEnvs,
-    RolloutSettings,
-    StepTiming,
-    collect_group_episodes,
-    collect_rollout,
-)
+from vldac.rollout.collector import LockstepEnvs, RolloutSettings
+from vldac.rollout.modes import ROLLOUT_MODES, Rollout
 from vldac.train.checkpoints import (
     load_checkpoint,
     newest_intact_checkpoint,
@@ -69,7 +63,7 @@ from vldac.train.transfer import (
     transfer_costs,
 )
 from vldac.train.trajectories import TrajectoryLog
-from vldac.train.update import CRITIC_ALGORITHMS, GROUP_ALGORITHMS, UpdateBatch, ppo_update
+from vldac.train.update import UpdateBatch, ppo_update
 
 VALIDATION_SEED_START = 2_000_000
 """In-training greedy checks use seeds from here: held out from training, and apart from the
@@ -100,10 +94,7 @@ class Progress:
 def check_config(config: TrainConfig) -> None:
     """Settings that are well-typed but do not fit together, caught before anything is written."""
     algorithm = config.algorithm
-    if algorithm.name not in CRITIC_ALGORITHMS + GROUP_ALGORITHMS:
-        raise ConfigError(
-            f"algorithm.name '{algorithm.name}' is unknown; use one of {', '.join(CRITIC_ALGORITHMS + GROUP_ALGORITHMS)}."
-        )
+    problems = algorithm_named(algorithm.name).problems(algorithm, config.env.num_envs)
     for key, value, fits, requirement in (
         ("env.num_envs", config.env.num_envs, config.env.num_envs >= 1, "at least 1"),
         ("env.history", config.env.history, config.env.history >= 1, "at least 1 (frames per prompt)"),
@@ -132,19 +123,14 @@ def check_config(config: TrainConfig) -> None:
         ("train.eval_episodes", config.train.eval_episodes, config.train.eval_episodes >= 1, "at least 1"),
         ("algorithm.ppo_epochs", algorithm.ppo_epochs, algorithm.ppo_epochs >= 1, "at least 1"),
         ("algorithm.minibatch_size", algorithm.minibatch_size, algorithm.minibatch_size >= 1, "at least 1"),
-        ("algorithm.group_size", algorithm.group_size, algorithm.name not in GROUP_ALGORITHMS or algorithm.group_size >= 2,
-         f"at least 2 for {algorithm.name}"),
         ("model.lora.r", config.model.lora.r, config.model.lora.r >= 1, "at least 1"),
         ("model.scoring_chunk_size", config.model.scoring_chunk_size, config.model.scoring_chunk_size >= 1, "at least 1"),
         ("model.vision_cache_frames", config.model.vision_cache_frames, config.model.vision_cache_frames >= 0, "0 (off) or more"),
     ):
         if not fits:
             raise ConfigError(f"{key}={value} does not work: it must be {requirement}.")
-    if algorithm.name in GROUP_ALGORITHMS and config.env.num_envs % algorithm.group_size:
-        raise ConfigError(
-            f"env.num_envs ({config.env.num_envs}) must be a multiple of algorithm.group_size "
-            f"({algorithm.group_size}) for {algorithm.name}."
-        )
+    if problems:
+        raise ConfigError(problems[0])
     interface_for(config.env.id, config.env.kwargs)
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
@@ -165,9 +151,9 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
             lr = run.start_update()
             rollout = run.collect()
             image_probe = run.probe_image(rollout)
-            advantages, returns, explained = run.advantages(rollout)
-            losses = run.update(rollout, advantages, returns)
-            row = run.record(rollout, losses, explained, lr, seconds=time.perf_counter() - started)
+            advantages = run.advantages(rollout)
+            losses = run.update(rollout, advantages)
+            row = run.record(rollout, losses, advantages.explained_variance, lr, seconds=time.perf_counter() - started)
             run.note_image_probe(row, image_probe)
             run.validate(row)
             run.benchmark(row)
@@ -176,20 +162,6 @@ def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = 
         return run.finish()
     finally:
         ranks.end()
-
-
-@dataclass
-class Rollout:
-    """One update's data. records [B]: the flat step records, in the order of ``steps``' grids
-    reshaped (critic algorithms) or trajectory by trajectory (group algorithms); trajectories:
-    each env's records in time order; steps: the [T, N] grids of rewards, values, next values and
-    flags (critic algorithms only)."""
-
-    records: list[StepRecord]
-    trajectories: list[list[StepRecord]]
-    episodes: EpisodeStats
-    timing: StepTiming
-    steps: dict[str, torch.Tensor] | None = None
 
 
 class TrainingRun:
@@ -203,8 +175,9 @@ class TrainingRun:
         torch.manual_seed(config.seed)  # the same initial adapters and value head on every rank
         self.config = config
         self.ranks = ranks
-        self.algorithm = config.algorithm
-        self.grouped = self.algorithm.name in GROUP_ALGORITHMS
+        self.settings = config.algorithm
+        self.algorithm = algorithm_named(self.settings.name)
+        self.rollout_mode = ROLLOUT_MODES[self.algorithm.rollout]
         self.seed_rng, self.minibatch_rng, sampling_seed = rank_random_streams(config.seed, ranks.rank, ranks.world_size)
         resume_from = mine = None
         if resume is not None:  # this rank's part of the checkpoint, checked before the model loads
@@ -212,7 +185,7 @@ class TrainingRun:
             mine = self.rank_state_of(read_trainer_state(resume_from), resume)
         self.policy = build_policy(
             config.model, device=ranks.device,
-            value_stop_gradient=self.algorithm.value_stop_gradient, instruction_first=config.env.instruction_first,
+            value_stop_gradient=self.settings.value_stop_gradient, instruction_first=config.env.instruction_first,
         )
         if config.model.preflight and not config.model.path.startswith("builtin:"):
             check_before_training(self.policy, config.model.path, config.env.id, config.env.kwargs, EVAL_SEED_START,
@@ -253,7 +226,7 @@ class TrainingRun:
         self.envs = LockstepEnvs(
             config.env.id, config.env.num_envs, self.interface, config.env.history, config.env.invalid_penalty,
             next_seed=lambda: first_seed + int(self.seed_rng.integers(seed_stop - first_seed)), env_kwargs=config.env.kwargs,
-            autoreset=not self.grouped, reward_clip=config.env.reward_clip, step_timeout=config.env.step_timeout,
+            autoreset=self.rollout_mode.autoreset, reward_clip=config.env.reward_clip, step_timeout=config.env.step_timeout,
         )
         if mine is not None:
             self.seed_rng.bit_generator.state = mine["seed_rng"]
@@ -316,23 +289,15 @@ class TrainingRun:
         )
 
     def collect(self) -> Rollout:
-        """A rollout of train.rollout_steps steps in every env (critic algorithms), or one episode
-        per env in groups on shared seeds (LOOP, GRPO); behaviour log-probs recomputed by the
-        training forward when generation.recompute_logprobs is set."""
+        """One rollout in the algorithm's mode (vldac.rollout.modes); behaviour log-probs recomputed
+        by the training forward when generation.recompute_logprobs is set."""
         with self.ranks.inference(self.scorer):
-            if self.grouped:
-                trajectories, episodes, timing = collect_group_episodes(
-                    self.envs, self.policy, self.rollout_settings, self.algorithm.group_size
-                )
-                records = [record for trajectory in trajectories for record in trajectory]
-            else:
-                buffer, episodes, timing = collect_rollout(self.envs, self.policy, self.rollout_settings,
-                                                           self.config.train.rollout_steps)
-                records, trajectories = buffer.flat_records(), buffer.env_trajectories()
+            rollout = self.rollout_mode.collect(self.envs, self.policy, self.rollout_settings,
+                                                rollout_steps=self.config.train.rollout_steps,
+                                                group_size=self.settings.group_size)
             if self.config.generation.recompute_logprobs:
-                rescore(self.policy, records, self.config.generation.temperature)
-        steps = None if self.grouped else buffer.step_tensors()  # after rescoring: the grids read the values
-        return Rollout(records, trajectories, episodes, timing, steps)
+                rescore(self.policy, rollout.records, self.config.generation.temperature)
+        return rollout
 
     def probe_image(self, rollout: Rollout) -> dict[str, float]:
         """At update 1 and every train.image_probe_every updates, image_kl of the policy that sampled
@@ -359,21 +324,17 @@ class TrainingRun:
                   "frames, so it has learned to act without looking at the image (check that the prompt does not give "
                   "the answer away).", file=sys.stderr)
 
-    def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, float | None]:
-        """Advantages [B] and value targets [B] per record, and the critic's explained variance:
-        step-level GAE (critic algorithms, normalised over all ranks' steps) or one group-relative
-        advantage per trajectory (its group lives on one rank)."""
-        if self.grouped:
-            _, advantages = group_advantages(rollout.trajectories, self.algorithm)
-            return advantages, torch.zeros(len(rollout.records)), None
-        return critic_advantages(rollout.steps, self.algorithm, self.ranks)
+    def advantages(self, rollout: Rollout) -> Advantages:
+        """Advantages [B] and value targets [B] per record, and the critic's explained variance, as
+        the algorithm computes them (vldac.algorithms)."""
+        return self.algorithm.advantages(rollout, self.settings, self.ranks)
 
-    def update(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
+    def update(self, rollout: Rollout, advantages: Advantages) -> dict:
         """The PPO epochs over the rollout (the value head alone during the critic's warm-up)."""
-        value_only = not self.grouped and self.progress.update < self.algorithm.value_warmup_updates
+        value_only = self.algorithm.has_critic and self.progress.update < self.settings.value_warmup_updates
         losses = ppo_update(
-            self.policy, self.optimizer, self.policy_parameters, UpdateBatch(rollout.records, advantages, returns),
-            self.algorithm, self.config.generation.temperature, value_only, self.minibatch_rng,
+            self.policy, self.optimizer, self.policy_parameters, UpdateBatch(rollout.records, advantages.advantages, advantages.returns),
+            self.settings, self.config.generation.temperature, value_only, self.minibatch_rng,
             ranks=self.ranks, scorer=self.scorer,
         )
         if losses["skipped_steps"] and self.ranks.is_main:
@@ -602,22 +563,6 @@ def rescore(policy: VLMPolicy, records: list[StepRecord], temperature: float) ->
         record.value = value
 
 
-def critic_advantages(
-    steps: dict[str, torch.Tensor], algorithm: AlgorithmSettings, ranks: Ranks
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Step-level GAE over this rank's [T, N] grids: advantages [B] (normalised over every rank's
-    B steps), value targets [B], and the critic's explained variance over every rank's steps."""
-    advantages, returns = gae(
-        steps["rewards"], steps["values"], steps["next_values"], steps["terminated"], steps["truncated"],
-        algorithm.gamma, algorithm.gae_lambda,
-    )
-    advantages, returns = advantages.reshape(-1), returns.reshape(-1)
-    if algorithm.normalize_advantages:
-        size = len(advantages)
-        advantages = normalize_advantages(ranks.cat(advantages))[ranks.rank * size : (ranks.rank + 1) * size]
-    return advantages, returns, explained_variance(ranks.cat(steps["values"].reshape(-1)), ranks.cat(returns))
-
-
 def mean_over_ranks(losses: list[dict]) -> dict:
     """One rank's update diagnostics from every rank's: means (None where a rank took no step),
     the largest first-ratio error, and the counts and flags every rank shares."""
@@ -627,23 +572,6 @@ def mean_over_ranks(losses: list[dict]) -> dict:
         combined[key] = None if None in values else sum(values) / len(values)
     combined["first_ratio_error"] = max(rank["first_ratio_error"] for rank in losses)
     return combined
-
-
-def group_advantages(
-    trajectories: list[list[StepRecord]], algorithm: AlgorithmSettings
-) -> tuple[list[StepRecord], torch.Tensor]:
-    """LOOP / GRPO: each trajectory's undiscounted return, turned into one advantage per
-    trajectory within its group (consecutive envs of group_size), given to all of its steps.
-    Returns the flattened records and their advantages [B]."""
-    returns = torch.tensor([sum(record.reward for record in trajectory) for trajectory in trajectories])
-    group_ids = torch.arange(len(trajectories)) // algorithm.group_size
-    if algorithm.name == "loop":
-        per_trajectory = leave_one_out(returns, group_ids)
-    else:
-        per_trajectory = group_normalized(returns, group_ids)
-    records = [record for trajectory in trajectories for record in trajectory]
-    advantages = torch.cat([per_trajectory[i].expand(len(t)) for i, t in enumerate(trajectories)])
-    return records, advantages
 
 
 def _fmt(value: float | None) -> str:

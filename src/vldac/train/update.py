@@ -1,4 +1,4 @@
-"""The PPO update of VL-DAC and its baselines (one switch: ``algorithm.name``).
+"""The PPO update of VL-DAC and its baselines (the algorithm ``algorithm.name`` registers, vldac.algorithms).
 
 VL-DAC, token-level actor and step-level critic on the stop-gradient state:
 
@@ -9,10 +9,9 @@ VL-DAC, token-level actor and step-level critic on the stop-gradient state:
     L_V  = 0.5 * mean_t (V(s_t) - R_t)^2,  V = MLP(stopgrad(h_t))
     L    = L_pi + beta * L_kl + alpha * L_V       (value warm-up updates: alpha * L_V only)
 
-RL4VLM replaces L_pi by PPO on one sequence log-prob per step,
-lambda * (thought tokens) + (action tokens). LOOP and GRPO have no critic (no L_V, no
-warm-up): every token of trajectory i carries its group advantage (leave-one-out, or the
-group-normalised return) in the same token-level L_pi.
+Each algorithm supplies L_pi (RL4VLM: PPO on one sequence log-prob per step, lambda * (thought
+tokens) + (action tokens)) and says whether it has a critic; those without one (LOOP, GRPO, GiGPO)
+have no L_V and no warm-up, every token of a step carrying the step's advantage in L_pi.
 
 Gradient clipping applies to the policy parameters only; the value head has its own group.
 
@@ -31,21 +30,18 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from vldac.algorithms import clip_fraction, kl_penalty, rl4vlm_policy_loss, value_loss, vldac_policy_loss
+from vldac.algorithms import algorithm_named, clip_fraction, kl_penalty, value_loss
 from vldac.config import AlgorithmSettings
 from vldac.models.policy import VLMPolicy
 from vldac.models.tokens import pad_answers
 from vldac.rollout.buffer import StepRecord
 from vldac.train.distributed import Ranks
 
-CRITIC_ALGORITHMS = ("vldac", "rl4vlm")
-GROUP_ALGORITHMS = ("loop", "grpo")
-
 
 @dataclass
 class UpdateBatch:
     """Flattened steps of one rollout: records [B], advantages and returns [B] float32
-    (returns are the critic's targets; unused by the group algorithms)."""
+    (returns are the critic's targets; unused by the algorithms without one)."""
 
     records: list[StepRecord]
     advantages: torch.Tensor
@@ -61,15 +57,6 @@ def minibatch_count(sizes: list[int], minibatch_size: int) -> int:
 def minibatch_rows(size: int, count: int) -> list[int]:
     """The rows in each of ``count`` mini-batches of ``size`` shuffled rows (as np.array_split)."""
     return [len(part) for part in np.array_split(np.arange(size), count)]
-
-
-def thought_and_action_masks(records: list[StepRecord], token_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, L] masks splitting each answer where its "action" field begins (RL4VLM). An answer
-    with no action field counts entirely as thoughts."""
-    positions = torch.arange(token_mask.shape[1])
-    starts = torch.tensor([r.action_start if r.action_start is not None else len(r.token_ids) for r in records])
-    action_mask = token_mask & (positions[None, :] >= starts[:, None])
-    return token_mask & ~action_mask, action_mask
 
 
 def ppo_update(
@@ -100,8 +87,8 @@ def ppo_update(
     records = batch.records
     token_ids, token_mask = pad_answers([r.token_ids for r in records], policy.pad_id)
     old_logprobs = pad_sequence([r.logprobs for r in records], batch_first=True)
-    thought_mask, action_mask = thought_and_action_masks(records, token_mask)
-    has_critic = settings.name in CRITIC_ALGORITHMS
+    algorithm = algorithm_named(settings.name)
+    prepared = algorithm.prepare(records, token_mask)
     use_kl = settings.kl_coef > 0 and not value_only
     reference_logprobs = torch.zeros_like(old_logprobs)
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "first_ratio_error": 0.0}
@@ -122,14 +109,11 @@ def ppo_update(
             policy.model.train()
             logprobs, values = scorer(prompts, ids, mask, temperature)
             advantages, returns = batch.advantages[rows].to(device), batch.returns[rows].to(device)
-            if settings.name == "rl4vlm":
-                loss_policy = rl4vlm_policy_loss(
-                    logprobs, old, advantages, thought_mask[rows, :length].to(device), action_mask[rows, :length].to(device),
-                    settings.thought_weight, settings.clip_eps,
-                )
-            else:
-                loss_policy = vldac_policy_loss(logprobs, old, advantages, mask, settings.clip_eps)
-            loss_value = value_loss(values, returns) if has_critic else torch.zeros((), device=device)
+            loss_policy = algorithm.policy_loss(
+                logprobs, old, advantages, mask, {key: part[rows, :length].to(device) for key, part in prepared.items()},
+                settings,
+            )
+            loss_value = value_loss(values, returns) if algorithm.has_critic else torch.zeros((), device=device)
             loss_kl = torch.zeros((), device=device)
             if use_kl:
                 loss_kl = kl_penalty(logprobs, reference_logprobs[rows, :length].to(device), mask)
