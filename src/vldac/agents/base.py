@@ -19,6 +19,12 @@ class LanguageInterface(ABC):
 
     action_names: list[str]
 
+    @classmethod
+    def for_world(cls, world_kwargs: dict) -> "LanguageInterface":
+        """The interface of a world made with ``world_kwargs`` (its registered kwargs updated by the
+        run's env.kwargs); most interfaces take none of them."""
+        return cls()
+
     @abstractmethod
     def instruction(self, info: dict) -> str:
         """The text shown with the frames at a step whose latest env ``info`` is given (what the

@@ -12,19 +12,33 @@ from vldac.envs.alfworld.tasks import TASK_TYPES
 from vldac.envs.miniworld.tasks import TASKS
 
 _DESCRIPTIONS: dict[str, str] = {}
+_INTERFACES: dict[str, str] = {}
 _EXPERTS: dict[str, str] = {}
 
 
-def register_world(env_id: str, entry_point: str, description: str, expert: str | None = None, **kwargs) -> None:
+def register_world(
+    env_id: str, entry_point: str, description: str, interface: str, expert: str | None = None, **kwargs
+) -> None:
     """Register one world with gymnasium (once; repeated calls are no-ops) and record its
-    one-line description for `list_worlds` and its scripted expert ("module:function" taking
-    a step's info and returning an action). No TimeLimit wrapper is added: each world
-    truncates itself, so `truncated` comes from the env and `env.unwrapped` is vldac's class."""
+    one-line description for `list_worlds`, its language interface ("module:Class", a
+    vldac.agents.LanguageInterface made by ``Class.for_world(kwargs)``; this package never imports
+    it) and its scripted expert ("module:function" taking a step's info and returning an action).
+    No TimeLimit wrapper is added: each world truncates itself, so `truncated` comes from the env
+    and `env.unwrapped` is vldac's class."""
     if env_id not in gymnasium.registry:
         gymnasium.register(id=env_id, entry_point=entry_point, kwargs=kwargs)
     _DESCRIPTIONS[env_id] = description
+    _INTERFACES[env_id] = interface
     if expert is not None:
         _EXPERTS[env_id] = expert
+
+
+def interface_of(env_id: str) -> tuple[str, dict[str, Any]]:
+    """The language interface registered with a world ("module:Class") and the world's registered
+    kwargs (a MiniWorld world's task, say)."""
+    if env_id not in _INTERFACES:
+        raise ValueError(f"no language interface for environment {env_id!r}; known ids: {', '.join(_INTERFACES)}.")
+    return _INTERFACES[env_id], dict(gymnasium.spec(env_id).kwargs)
 
 
 def make_world(env_id: str, **kwargs: Any) -> gymnasium.Env:
@@ -53,27 +67,27 @@ def register_worlds() -> None:
         "vldac/NumberLine-v0",
         "vldac.envs.cards.numberline:NumberLineEnv",
         'Move the current number (0..5) to the target with "-" and "+"; both are read from the frame.',
-        expert="vldac.envs.cards.numberline:expert_action",
+        interface="vldac.agents.numberline:NumberLineInterface", expert="vldac.envs.cards.numberline:expert_action",
     )
     register_world(
         "vldac/EZPoints-v0",
         "vldac.envs.cards.ezpoints:EZPointsEnv",
         'Two cards (J, Q, K count 10): write a formula worth 12 with "+" and "*" using both values once, then "=".',
-        expert="vldac.envs.cards.ezpoints:expert_action",
+        interface="vldac.agents.ezpoints:EZPointsInterface", expert="vldac.envs.cards.ezpoints:expert_action",
     )
     register_world(
         "vldac/Points24-v0",
         "vldac.envs.cards.points24:Points24Env",
         "Four cards (A counts 1; J, Q, K count 10): write a formula worth 24 with + - * / and brackets "
         'using all four values once, then "=".',
-        expert="vldac.envs.cards.points24:expert_action",
+        interface="vldac.agents.points24:Points24Interface", expert="vldac.envs.cards.points24:expert_action",
     )
     register_world(
         "vldac/Blackjack-v0",
         "vldac.envs.cards.blackjack:BlackjackEnv",
         'Blackjack against the dealer (infinite deck, dealer stands on 17): "stand" or "hit", '
         "reading the dealer's up-card and your cards from the frame.",
-        expert="vldac.envs.cards.blackjack:expert_action",
+        interface="vldac.agents.blackjack:BlackjackInterface", expert="vldac.envs.cards.blackjack:expert_action",
     )
     register_miniworld_tasks()
     register_alfworld_tasks()
@@ -81,7 +95,7 @@ def register_worlds() -> None:
         "vldac/WebShop-v0", "vldac.envs.webshop.world:WebShopWorld",
         "Shop for an instruction's product in vldac's WebShop (search, pick options, buy), seen as screenshots "
         "of the pages in headless Chromium; reward at Buy Now (needs vldac[webshop]).",
-        expert="vldac.envs.webshop.expert:expert_action",
+        interface="vldac.agents.webshop:WebShopInterface", expert="vldac.envs.webshop.expert:expert_action",
     )
 
 
@@ -92,13 +106,13 @@ def register_alfworld_tasks() -> None:
         "vldac/ALFWorld-v0", "vldac.envs.alfworld.world:ALFWorldWorld",
         "ALFWorld household tasks of all six types, generated offline, text commands, frames drawn from the "
         "scene (TextWorld engine; needs vldac[alfworld]).",
-        expert="vldac.envs.alfworld.world:expert_action",
+        interface="vldac.agents.alfworld:ALFWorldInterface", expert="vldac.envs.alfworld.world:expert_action",
     )
     for task_type in TASK_TYPES:
         register_world(
             alfworld_id(task_type), "vldac.envs.alfworld.world:ALFWorldWorld",
             f"ALFWorld {task_type.replace('_', ' ')} tasks (TextWorld engine; needs vldac[alfworld]).",
-            expert="vldac.envs.alfworld.world:expert_action", task_types=[task_type],
+            interface="vldac.agents.alfworld:ALFWorldInterface", expert="vldac.envs.alfworld.world:expert_action", task_types=[task_type],
         )
 
 
@@ -115,6 +129,7 @@ def register_miniworld_tasks() -> None:
             task.vldac_id,
             "vldac.envs.miniworld.world:MiniWorldWorld",
             f"{task.mission.format(goal_object='box or key')} (3D, Farama MiniWorld; needs vldac[miniworld]).",
+            interface="vldac.agents.miniworld:MiniWorldInterface",
             expert="vldac.envs.miniworld.expert:expert_action" if task.goal_reaching else None,
             task=task.name,
         )
