@@ -26,7 +26,7 @@ import torch
 RECIPE = "miniworld_oneroom_tiny"
 ROLLOUTS, STEPS, ENVS = 3, 8, 32
 RECORD_FIELDS = ["frames", "text", "token_ids", "logprobs", "value", "reward", "terminated", "truncated", "invalid",
-                 "final_frames", "final_text", "action_start", "advantage"]
+                 "final_frames", "final_text", "action_start"]
 """StepRecord fields every tree has (saved as plain dicts, so trees with other record classes read them)."""
 
 

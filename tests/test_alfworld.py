@@ -220,12 +220,12 @@ def test_an_official_download_plays_its_games_by_split(tmp_path, monkeypatch):
 
 
 def test_the_shipped_warm_start_writes_the_mistake_where_the_expert_takes_the_object():
-    from vldac.models.loading import load_policy, read_run_settings
+    from vldac.models.loading import load_policy, read_play_settings
 
-    world = read_run_settings("builtin:tiny-alfworld-pick")
+    world = read_play_settings("builtin:tiny-alfworld-pick")
     policy = load_policy("builtin:tiny-alfworld-pick")
-    interface = interface_for(world["env_id"], world["env_kwargs"])
-    env = make_world(world["env_id"], **world["env_kwargs"])
+    interface = interface_for(world.env_id, world.env_kwargs)
+    env = make_world(world.env_id, **world.env_kwargs)
     frame, info = env.reset(seed=HELD_OUT_SEED + 4)
     for _ in range(env.unwrapped.max_steps):  # follow the expert to where it takes the object
         if info["expert_action"].startswith("take "):

@@ -11,17 +11,15 @@ from tests.conftest import FRAME_SIZE
 from tests.test_policy import plain_answers, ragged_observations
 from vldac import cli
 from vldac.agents import NumberLineInterface
-from vldac.config import ModelSettings, TrainConfig, load_config
+from vldac.config import ModelSettings, PlaySettings, TrainConfig, load_config
 from vldac.models.loading import build_policy
 from vldac.models.tokens import pad_answers
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.checkpoints import load_checkpoint, save_checkpoint
 from vldac.train.trainer import rescore, train
 
-RUN_SETTINGS = {
-    "env_id": "vldac/NumberLine-v0", "env_kwargs": {"frame_size": FRAME_SIZE}, "history": 2,
-    "invalid_penalty": -0.5, "max_new_tokens": 2, "temperature": 0.5, "dtype": "bfloat16",
-}
+RUN_SETTINGS = PlaySettings(env_id="vldac/NumberLine-v0", env_kwargs={"frame_size": FRAME_SIZE}, history=2,
+                            invalid_penalty=-0.5, max_new_tokens=2, temperature=0.5, dtype="bfloat16")
 
 
 def optimizer_for(policy):

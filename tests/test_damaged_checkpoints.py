@@ -11,6 +11,7 @@ import torch
 from tests.test_cli import tiny_overrides, vldac
 from tests.test_policy import lora_policy
 from vldac import cli
+from vldac.config import PlaySettings
 from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
 
 
@@ -20,7 +21,7 @@ def saved_run(folder, tmp_path, updates: int = 3, keep: int | None = None):
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
     for update in range(1, updates + 1):
-        save_checkpoint(policy, optimizer, {"progress": {"update": update}}, checkpoints, f"update_{update:05d}", {}, {}, keep=keep)
+        save_checkpoint(policy, optimizer, {"progress": {"update": update}}, checkpoints, f"update_{update:05d}", PlaySettings(), {}, keep=keep)
     return policy, optimizer, checkpoints
 
 

@@ -14,7 +14,7 @@ from tests.test_cli import vldac_here
 from vldac.agents import interface_for
 from vldac.algorithms import answer_kl
 from vldac.models.families import backbone
-from vldac.models.loading import load_policy, read_run_settings
+from vldac.models.loading import load_policy, read_play_settings
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.image_probe import PROBE_STEPS, ignores_image, image_kl_per_step, probed_steps, summarize_probe
 
@@ -23,10 +23,10 @@ WARM_START = "builtin:tiny-numberline"
 
 def numberline_records(policy, steps: int = 2, max_new_tokens: int = 48):
     """A sampled rollout of the warm start's world: 4 envs x ``steps`` steps."""
-    trained = read_run_settings(WARM_START)
-    interface = interface_for(trained["env_id"], trained["env_kwargs"])
+    trained = read_play_settings(WARM_START)
+    interface = interface_for(trained.env_id, trained.env_kwargs)
     seeds = itertools.count(1_000_000)
-    envs = LockstepEnvs(trained["env_id"], 4, interface, trained["history"], -1.0, lambda: next(seeds), trained["env_kwargs"])
+    envs = LockstepEnvs(trained.env_id, 4, interface, trained.history, -1.0, lambda: next(seeds), trained.env_kwargs)
     buffer, _, _ = collect_rollout(envs, policy, RolloutSettings(1.0, max_new_tokens), steps)
     envs.close()
     return buffer.flat_records()

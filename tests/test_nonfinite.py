@@ -12,7 +12,7 @@ import torch
 from tests.test_policy import lora_policy, numberline_envs
 from tests.test_rollout import CounterInterface, answer
 from vldac import cli
-from vldac.config import AlgorithmSettings
+from vldac.config import AlgorithmSettings, PlaySettings
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout
 from vldac.train.checkpoints import NonFiniteWeights, save_checkpoint
 from vldac.train.run_log import MetricsLog
@@ -82,18 +82,18 @@ def test_a_non_finite_gradient_skips_the_step(tiny_qwen2vl_dir):
 def test_no_checkpoint_is_written_from_non_finite_weights(tiny_qwen2vl_dir, tmp_path):
     policy = lora_policy(tiny_qwen2vl_dir)
     optimizer = torch.optim.AdamW(policy.scorer.parameters())
-    save_checkpoint(policy, optimizer, {}, tmp_path, "update_00001", {}, {})
+    save_checkpoint(policy, optimizer, {}, tmp_path, "update_00001", PlaySettings(), {})
     with torch.no_grad():
         next(p for p in policy.model.parameters() if p.requires_grad)[0, 0] = math.nan
     with pytest.raises(NonFiniteWeights, match="not finite; the run stopped here"):
-        save_checkpoint(policy, optimizer, {}, tmp_path, "update_00002", {}, {})
+        save_checkpoint(policy, optimizer, {}, tmp_path, "update_00002", PlaySettings(), {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "update_00001"]
     assert (tmp_path / "last").resolve().name == "update_00001"
 
 
 def test_eval_refuses_a_checkpoint_with_non_finite_weights(tiny_qwen2vl_dir, tmp_path, capsys):
     policy = lora_policy(tiny_qwen2vl_dir)
-    save_checkpoint(policy, torch.optim.AdamW(policy.scorer.parameters()), {}, tmp_path, "update_00001", {}, {})
+    save_checkpoint(policy, torch.optim.AdamW(policy.scorer.parameters()), {}, tmp_path, "update_00001", PlaySettings(), {})
     from safetensors.torch import load_file, save_file
 
     adapter = tmp_path / "update_00001" / "adapter_model.safetensors"

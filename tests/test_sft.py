@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -13,7 +14,7 @@ from transformers import AutoTokenizer
 from vldac.agents import NumberLineInterface, Points24Interface, parse_answer
 from vldac.config import MistakeSettings, SFTConfig, EnvSettings
 from vldac.evaluate import evaluate
-from vldac.models.loading import load_policy, read_run_settings, resolve_model_path
+from vldac.models.loading import load_policy, read_play_settings, resolve_model_path
 from vldac.train.sft import collect_demonstrations, run_sft
 
 
@@ -61,7 +62,7 @@ def test_every_packaged_tiny_recipe_names_a_shipped_model():
     for recipe in recipes:
         config = load_config(TrainConfig, read_recipe(recipe, ""))
         folder = resolve_model_path(config.model.path)
-        assert read_run_settings(config.model.path)["env_id"] == config.env.id, recipe
+        assert read_play_settings(config.model.path).env_id == config.env.id, recipe
         assert sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) < 30 * 2**20
 
 
@@ -69,11 +70,10 @@ def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
     folder = resolve_model_path("builtin:tiny-numberline")
     size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
     assert size < 30 * 2**20
-    world = read_run_settings("builtin:tiny-numberline")
-    assert world["env_id"] == "vldac/NumberLine-v0"
+    world = read_play_settings("builtin:tiny-numberline")
+    assert world.env_id == "vldac/NumberLine-v0"
     policy = load_policy("builtin:tiny-numberline")
-    result = evaluate(policy, world["env_id"], episodes=64, seed=3_000_000, env_kwargs=world["env_kwargs"],
-                      max_new_tokens=24, progress=False)
+    result = evaluate(policy, dataclasses.replace(world, max_new_tokens=24), episodes=64, seed=3_000_000, progress=False)
     assert result["invalid_rate"] < 0.05
     assert 0.3 <= result["success_rate"] <= 0.85
 
@@ -85,7 +85,7 @@ def test_a_warm_start_is_evaluated_with_room_for_its_longest_demonstrated_answer
     demonstrations = collect_demonstrations(config, Points24Interface())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     longest = max(len(tokenizer(d.answer, add_special_tokens=False)["input_ids"]) for d in demonstrations)
-    assert read_run_settings(str(folder))["max_new_tokens"] == longest + 1  # and the end-of-turn token
+    assert read_play_settings(str(folder)).max_new_tokens == longest + 1  # and the end-of-turn token
 
 
 @pytest.mark.slow

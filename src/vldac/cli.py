@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from vldac.seeds import EVAL_SEED_START
+
 DEFAULT_TRAIN_RECIPE = "numberline_tiny"
 DEFAULT_SFT_RECIPE = "sft_numberline_tiny"
 
@@ -87,7 +89,6 @@ def _build_model(args: argparse.Namespace) -> None:
 
 
 def _check_model(args: argparse.Namespace) -> None:
-    from vldac.evaluate import EVAL_SEED_START
     from vldac.models.loading import resolve_device
     from vldac.preflight import check_model_folder, refuse_failures, report_lines
 
@@ -151,8 +152,9 @@ def _sweep(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from vldac.agents import interface_for
-    from vldac.evaluate import EVAL_SEED_START, across_runs, evaluate, evaluate_expert
-    from vldac.models.loading import load_policy, read_run_settings, resolve_device, resolve_model_path
+    from vldac.evaluate import across_runs, evaluate, evaluate_expert
+    from vldac.config import PlaySettings
+    from vldac.models.loading import load_policy, read_play_settings, resolve_device, resolve_model_path
     from vldac.provenance import provenance, read_provenance
 
     if args.seed < EVAL_SEED_START:
@@ -180,37 +182,21 @@ def _eval(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     results, played = [], []
     for model in args.models:
-        trained = read_run_settings(model)
-        same_world = trained.get("env_id") == args.env
-        if given_kwargs is not None:
-            env_kwargs = given_kwargs
-        else:
-            env_kwargs = trained.get("env_kwargs", {}) if same_world else {}
-        interface_for(args.env, env_kwargs)
-
-        def setting(flag, key: str, default, world_only: bool = False):
-            """A flag when given, else what the model was trained with, else vldac's default."""
-            if flag is not None:
-                return flag
-            return trained.get(key, default) if same_world or not world_only else default
-
-        dtype = setting(args.dtype, "dtype", "float32")
-        policy = load_policy(model, dtype=dtype, device=device)
-        result = evaluate(
-            policy, args.env, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample,
-            temperature=setting(args.temperature, "temperature", 1.0),
-            max_new_tokens=setting(args.max_new_tokens, "max_new_tokens", 48),
-            history=setting(args.history, "history", 1),
-            invalid_penalty=setting(args.invalid_penalty, "invalid_penalty", -1.0, world_only=True),
-            env_kwargs=env_kwargs,
-        )
+        # A flag when given, else what the model was trained with (in its own world), else vldac's default.
+        trained = (read_play_settings(model) or PlaySettings(args.env)).in_world(args.env)
+        flags = {"env_kwargs": given_kwargs, "dtype": args.dtype, "temperature": args.temperature,
+                 "max_new_tokens": args.max_new_tokens, "history": args.history, "invalid_penalty": args.invalid_penalty}
+        play = dataclasses.replace(trained, **{key: value for key, value in flags.items() if value is not None})
+        interface_for(play.env_id, play.env_kwargs)
+        policy = load_policy(model, dtype=play.dtype, device=device)
+        result = evaluate(policy, play, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample)
         del policy
         gc.collect()
         trained_with = read_provenance(resolve_model_path(model)) or {}
-        results.append({**result, "dtype": dtype, "model": model,
+        results.append({**result, "dtype": play.dtype, "model": model,
                         "trained_with_settings_sha256": trained_with.get("settings_sha256"),
                         "trained_with_recipe_sha256": trained_with.get("recipe_sha256")})
-        played.append({"id": args.env, "kwargs": env_kwargs})
+        played.append({"id": play.env_id, "kwargs": play.env_kwargs})
     recipes = {result["trained_with_recipe_sha256"] for result in results} - {None}
     if len(recipes) > 1:
         print("Warning: these checkpoints were trained with different recipes (not only other seeds); their mean mixes "
@@ -331,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
                                "checkpoints (e.g. one per training seed) give their mean and standard error over runs")
     evaluate.add_argument("--env", required=True, help="world id, e.g. vldac/NumberLine-v0")
     evaluate.add_argument("--episodes", type=int, default=200)
-    evaluate.add_argument("--seed", type=int, default=1_000_000, help="episodes use seeds S..S+N-1")
+    evaluate.add_argument("--seed", type=int, default=EVAL_SEED_START, help="episodes use seeds S..S+N-1")
     evaluate.add_argument("--num-envs", type=int, default=32)
     evaluate.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     evaluate.add_argument("--temperature", type=float, help="sampling temperature (default: as trained, else 1)")

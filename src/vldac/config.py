@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from vldac.seeds import EVAL_SEED_START
+
 
 class ConfigError(ValueError):
     """A recipe or override that does not fit the configuration schema."""
@@ -108,6 +110,31 @@ class GenerationSettings:
     temperature: float = 1.0
     max_new_tokens: int = 48
     recompute_logprobs: bool = False
+
+
+@dataclass
+class PlaySettings:
+    """How a checkpoint is played (``vldac eval``, validation during training): the world and its
+    kwargs, frames per prompt, the reward of an invalid answer, the prompt layout, the answer token
+    limit, the sampling temperature and the weights' dtype. Every checkpoint and warm start keeps
+    the settings it was trained with in vldac_settings.json (vldac.models.loading writes and reads
+    it); the defaults are those of the training settings they come from."""
+
+    env_id: str = EnvSettings.id
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    history: int = EnvSettings.history
+    invalid_penalty: float = EnvSettings.invalid_penalty
+    instruction_first: bool = EnvSettings.instruction_first
+    max_new_tokens: int = GenerationSettings.max_new_tokens
+    temperature: float = GenerationSettings.temperature
+    dtype: str = ModelSettings.dtype
+
+    def in_world(self, env_id: str) -> PlaySettings:
+        """These settings for playing ``env_id``: unchanged in their own world; in another, that
+        world's own settings (its kwargs, the invalid-answer reward) are the defaults."""
+        if env_id == self.env_id:
+            return self
+        return dataclasses.replace(self, env_id=env_id, env_kwargs={}, invalid_penalty=PlaySettings.invalid_penalty)
 
 
 @dataclass
@@ -208,6 +235,12 @@ class TrainConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
 
+    def play_settings(self) -> PlaySettings:
+        """How this run's checkpoints are played."""
+        env, generation = self.env, self.generation
+        return PlaySettings(env.id, env.kwargs, env.history, env.invalid_penalty, env.instruction_first,
+                            generation.max_new_tokens, generation.temperature, self.model.dtype)
+
 
 @dataclass
 class MistakeSettings:
@@ -257,6 +290,13 @@ class SFTConfig:
     threads: int = 0
     checkpoint_every: int = 0
 
+    def play_settings(self, max_new_tokens: int) -> PlaySettings:
+        """How this warm start is played: its world, with room for its longest demonstrated
+        answer (``max_new_tokens``) and in the dtype it was trained in."""
+        env = self.env
+        return PlaySettings(env.id, env.kwargs, env.history, env.invalid_penalty, env.instruction_first,
+                            max_new_tokens, dtype=self.autocast or "float32")
+
 
 @dataclass
 class SweepConfig:
@@ -271,7 +311,7 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     cells: list[dict[str, Any]] = field(default_factory=list)
     eval_episodes: int = 200
-    eval_seed: int = 1_000_000
+    eval_seed: int = EVAL_SEED_START
     output_dir: str = "runs/sweeps"
     parallel: int = 1
     threads_per_cell: int = 0

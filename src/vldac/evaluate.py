@@ -10,82 +10,50 @@ from tqdm import tqdm
 
 import vldac.envs
 from vldac.agents import interface_for
+from vldac.config import PlaySettings
 from vldac.models.policy import VLMPolicy
-from vldac.rollout.collector import EpisodeStats, LockstepEnvs
+from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, StepTiming, step_envs
+from vldac.seeds import EVAL_SEED_START
 
-TRAINING_SEED_LIMIT = 1_000_000
-"""Training (and demonstration) episodes draw their seeds below this."""
-EVAL_SEED_START = TRAINING_SEED_LIMIT
-"""Evaluation seeds start here, so they never overlap the training seeds."""
 
 
 def evaluate(
     policy: VLMPolicy,
-    env_id: str,
+    play: PlaySettings,
     episodes: int,
     seed: int = EVAL_SEED_START,
     num_envs: int = 32,
     greedy: bool = True,
-    temperature: float = 1.0,
-    max_new_tokens: int = 48,
-    history: int = 1,
-    invalid_penalty: float = -1.0,
-    env_kwargs: dict | None = None,
     progress: bool = True,
 ) -> dict[str, float | int]:
-    """Play exactly ``episodes`` episodes, one per seed in seed..seed+episodes-1.
+    """Play exactly ``episodes`` episodes of ``play``'s world with its settings, one per seed in
+    seed..seed+episodes-1 (the prompt layout is the policy's own).
 
     Returns success_rate, mean_return, mean_length, episodes, invalid_rate (invalid answers
     over all steps), the standard errors, and the settings played with.
     """
-    stats = play_episodes(policy, env_id, episodes, seed, num_envs, greedy, temperature, max_new_tokens, history,
-                          invalid_penalty, env_kwargs, progress)
-    return {**summarize(stats), "invalid_rate": sum(stats.invalid) / max(sum(stats.lengths), 1), "env_id": env_id,
-            "seed": seed, "greedy": greedy, "temperature": temperature, "max_new_tokens": max_new_tokens,
-            "history": history, "invalid_penalty": invalid_penalty}
+    stats = play_episodes(policy, play, episodes, seed, num_envs, greedy, progress)
+    return {**summarize(stats), "invalid_rate": sum(stats.invalid) / max(sum(stats.lengths), 1), "env_id": play.env_id,
+            "seed": seed, "greedy": greedy, "temperature": play.temperature, "max_new_tokens": play.max_new_tokens,
+            "history": play.history, "invalid_penalty": play.invalid_penalty}
 
 
 def play_episodes(
-    policy: VLMPolicy,
-    env_id: str,
-    episodes: int,
-    seed: int,
-    num_envs: int,
-    greedy: bool,
-    temperature: float,
-    max_new_tokens: int,
-    history: int,
-    invalid_penalty: float,
-    env_kwargs: dict | None,
-    progress: bool,
+    policy: VLMPolicy, play: PlaySettings, episodes: int, seed: int, num_envs: int, greedy: bool, progress: bool
 ) -> EpisodeStats:
     """Each episode's return, length, success, seed and invalid answers, one episode per seed in
-    seed..seed+episodes-1, environments batched (see ``evaluate``)."""
+    seed..seed+episodes-1, environments batched, stepped as rollouts are (see ``evaluate``)."""
     seeds: Iterator[int] = iter(range(seed, seed + episodes))
-    interface = interface_for(env_id, env_kwargs)
     envs = LockstepEnvs(
-        env_id,
-        min(num_envs, episodes),
-        interface,
-        history,
-        invalid_penalty,
-        next_seed=lambda: next(seeds, None),
-        env_kwargs=env_kwargs,
+        play.env_id, min(num_envs, episodes), interface_for(play.env_id, play.env_kwargs), play.history,
+        play.invalid_penalty, next_seed=lambda: next(seeds, None), env_kwargs=play.env_kwargs,
     )
-    stats = EpisodeStats()
-    with tqdm(total=episodes, desc=f"eval {env_id}", unit="ep", disable=not progress) as bar:
+    settings = RolloutSettings(play.temperature, play.max_new_tokens, greedy)
+    stats, timing = EpisodeStats(), StepTiming()
+    with tqdm(total=episodes, desc=f"eval {play.env_id}", unit="ep", disable=not progress) as bar:
         while any(envs.active):
-            active = [i for i, on in enumerate(envs.active) if on]
-            histories, texts = envs.frame_histories(), envs.instructions()
-            samples = policy.sample(
-                policy.prompts([histories[i] for i in active], [texts[i] for i in active]),
-                temperature, max_new_tokens, greedy=greedy,
-            )
-            answers: list[str | None] = [None] * envs.num_envs
-            for row, index in enumerate(active):
-                answers[index] = "" if samples.cut_off[row] else samples.texts[row]
             finished = len(stats.returns)
-            envs.step(answers, stats)
+            step_envs(envs, policy, settings, stats, timing)
             bar.update(len(stats.returns) - finished)
     envs.close()
     return stats

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from vldac.bench.scoring import Result
 from vldac.bench.settings import BenchSettings
-from vldac.evaluate import EVAL_SEED_START, play_episodes
+from vldac.config import PlaySettings
+from vldac.evaluate import play_episodes
 from vldac.models.policy import VLMPolicy
+from vldac.seeds import EVAL_SEED_START
 
 CARD_WORLDS = {"numberline": "vldac/NumberLine-v0", "ezpoints": "vldac/EZPoints-v0", "points24": "vldac/Points24-v0",
                "blackjack": "vldac/Blackjack-v0"}
@@ -33,12 +35,10 @@ def play_cards(policy: VLMPolicy, names: list[str], settings: BenchSettings, pro
     """One Result per episode: group and subgroup the world's name, key the episode's seed."""
     results = []
     for name in names:
-        stats = play_episodes(
-            policy, CARD_WORLDS[name], settings.episodes or EPISODES, EVAL_SEED_START + settings.seed,
-            num_envs=settings.batch_size, greedy=settings.greedy, temperature=settings.temperature,
-            max_new_tokens=settings.max_new_tokens or MAX_NEW_TOKENS, history=1, invalid_penalty=-1.0, env_kwargs=None,
-            progress=progress,
-        )
+        play = PlaySettings(CARD_WORLDS[name], temperature=settings.temperature,
+                            max_new_tokens=settings.max_new_tokens or MAX_NEW_TOKENS)
+        stats = play_episodes(policy, play, settings.episodes or EPISODES, EVAL_SEED_START + settings.seed,
+                              num_envs=settings.batch_size, greedy=settings.greedy, progress=progress)
         results += [Result(name, name, seed, float(success), length, invalid)
                     for seed, success, length, invalid in zip(stats.seeds, stats.successes, stats.lengths, stats.invalid)]
     return results

@@ -18,7 +18,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForImageTextToText, PreTrainedModel
 
-from vldac.config import ModelSettings
+from vldac.config import ModelSettings, PlaySettings, load_config, to_dict
 from vldac.models.families import declined_fast_paths, model_type
 from vldac.models.manifest import manifest_problem
 from vldac.models.policy import VLMPolicy
@@ -208,14 +208,16 @@ def _language_model_targets(model: PreTrainedModel, names: list[str]) -> list[st
     return targets
 
 
-def save_run_settings(folder: Path, settings: dict) -> None:
-    (folder / RUN_SETTINGS).write_text(json.dumps(settings))
+def save_play_settings(folder: Path, settings: PlaySettings) -> None:
+    """The settings a model was trained with, for playing it (RUN_SETTINGS)."""
+    (folder / RUN_SETTINGS).write_text(json.dumps(to_dict(settings)))
 
 
-def read_run_settings(path: str) -> dict:
-    """The run settings saved with a model (see RUN_SETTINGS), or {} when it has none."""
+def read_play_settings(path: str) -> PlaySettings | None:
+    """The settings saved with a model (RUN_SETTINGS; older files, with fewer keys, take the
+    defaults for the rest), or None when it has none."""
     file = resolve_model_path(path) / RUN_SETTINGS
-    return json.loads(file.read_text()) if file.is_file() else {}
+    return load_config(PlaySettings, json.loads(file.read_text())) if file.is_file() else None
 
 
 def save_policy(policy: VLMPolicy, folder: Path) -> None:
@@ -237,8 +239,8 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
     problem = manifest_problem(folder)
     if problem is not None:
         raise ModelLoadError(f"The checkpoint at {folder} is damaged: {problem}; evaluate another checkpoint of the run.")
-    trained = read_run_settings(path)
-    dtype = dtype or trained.get("dtype", "float32")
+    trained = read_play_settings(path) or PlaySettings()
+    dtype = dtype or trained.dtype
     note_slow_cpu_bfloat16(_dtype(dtype), device)
     if (folder / "adapter_config.json").is_file():
         base_path = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
@@ -259,6 +261,6 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
         raise ModelLoadError(f"{folder} holds non-finite weights ({broken}); evaluate an earlier checkpoint of the run instead.")
     processor = load_processor(processor_folder, model_type(model))
     return VLMPolicy(
-        model, processor, value_head.to(device), instruction_first=trained.get("instruction_first", False),
+        model, processor, value_head.to(device), instruction_first=trained.instruction_first,
         vision_cache_frames=ModelSettings().vision_cache_frames,
     )

@@ -40,7 +40,6 @@ class VisionFeatureCache:
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.features: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self.hits = 0
         self.misses = 0
 
     @torch.no_grad()
@@ -55,7 +54,6 @@ class VisionFeatureCache:
         first_seen = {key: index for index, key in reversed(list(enumerate(keys)))}
         missing = [index for key, index in first_seen.items() if key not in self.features]
         self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
         if missing:
             rows = torch.split(prompts["pixel_values"], grid.prod(-1).tolist())
             encoded = backbone(model).model.get_image_features(

@@ -24,7 +24,6 @@ class StepRecord:
     (a truncation without one, as when the world crashed, is not bootstrapped).
     cut_off: the answer reached the token limit without an end token.
     action_start: index of the first token of the answer's "action" field (None: no such field).
-    advantage: set directly by the group algorithms (LOOP, GRPO), which need no critic.
     answer: the answer as the collector parsed it (the action the world received, or the reason
     it was invalid; its thoughts).
     """
@@ -41,7 +40,6 @@ class StepRecord:
     final_frames: list[np.ndarray] | None = None
     final_text: str | None = None
     action_start: int | None = None
-    advantage: float | None = None
     cut_off: bool = False
     answer: ParsedAnswer | None = None
 

@@ -296,8 +296,11 @@ class LockstepEnvs:
 
 @dataclass
 class RolloutSettings:
+    """How answers are generated: softmax(logits / temperature) sampling, or the argmax (greedy)."""
+
     temperature: float
     max_new_tokens: int
+    greedy: bool = False
 
 
 @dataclass
@@ -315,7 +318,7 @@ def step_envs(
     started = time.perf_counter()
     samples = policy.sample(
         policy.prompts([histories[i] for i in active], [texts[i] for i in active]),
-        settings.temperature, settings.max_new_tokens,
+        settings.temperature, settings.max_new_tokens, greedy=settings.greedy,
     )
     timing.generation_seconds += time.perf_counter() - started
     timing.generated_tokens += int(samples.token_mask.sum())

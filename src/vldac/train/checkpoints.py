@@ -25,7 +25,8 @@ import torch
 from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from vldac.models.loading import VALUE_HEAD_FILE, load_base_model, save_policy, save_run_settings
+from vldac.config import PlaySettings
+from vldac.models.loading import VALUE_HEAD_FILE, load_base_model, save_policy, save_play_settings
 from vldac.models.manifest import manifest_problem, write_manifest
 from vldac.models.policy import VLMPolicy
 from vldac.provenance import write_provenance
@@ -55,7 +56,7 @@ def save_checkpoint(
     state: dict[str, Any],
     checkpoints: Path,
     name: str,
-    run_settings: dict[str, Any],
+    play_settings: PlaySettings,
     provenance: dict[str, Any],
     keep: int | None = None,
     engine_state: Path | None = None,
@@ -64,7 +65,7 @@ def save_checkpoint(
     checksums, and point ``checkpoints/last`` at it; with ``keep``, only the newest ``keep``
     checkpoints stay.
 
-    ``run_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``;
+    ``play_settings`` (world, generation settings, dtype) are saved with it for ``vldac eval``;
     ``provenance`` (vldac.provenance's block) as provenance.json.
     ``engine_state``: a folder the engine wrote its sharded state to, moved into the checkpoint
     (and covered by its manifest) instead of writing optimizer.pt.
@@ -81,7 +82,7 @@ def save_checkpoint(
     staging = checkpoints / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     save_policy(policy, staging)
-    save_run_settings(staging, run_settings)
+    save_play_settings(staging, play_settings)
     if engine_state is None:
         torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
     else:

@@ -30,8 +30,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
 from vldac.config import EnvSettings, SFTConfig, save_config, to_dict
-from vldac.evaluate import TRAINING_SEED_LIMIT
-from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_run_settings
+from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_play_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.tokens import answer_token_ids, pad_answers
@@ -39,6 +38,7 @@ from vldac.models.smolvlm import VisionTowerSpec, build_smolvlm, find_gguf, load
 from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
 from vldac.models.value_head import ValueHead
 from vldac.provenance import provenance, write_provenance
+from vldac.seeds import TRAINING_SEED_LIMIT
 
 
 @dataclass
@@ -256,12 +256,7 @@ def run_sft(config: SFTConfig, progress: bool = True, resume: bool = False) -> P
     model.eval()
     model.save_pretrained(output)
     processor.save_pretrained(output)
-    save_run_settings(
-        output,
-        {"env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
-         "instruction_first": config.env.instruction_first, "dtype": config.autocast or "float32",
-         "max_new_tokens": max(len(answer) for answer in tokens)},
-    )
+    save_play_settings(output, config.play_settings(max_new_tokens=max(len(answer) for answer in tokens)))
     write_provenance(output, provenance(
         to_dict(config), seeds={"seed": config.seed, "demonstration_episode_seeds": [0, TRAINING_SEED_LIMIT]},
         worlds=[{"id": config.env.id, "kwargs": config.env.kwargs}],

@@ -26,7 +26,7 @@ from vldac.agents import interface_for
 from vldac.algorithms import Advantages, algorithm_named
 from vldac.config import ConfigError, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
-from vldac.evaluate import EVAL_SEED_START, TRAINING_SEED_LIMIT, evaluate
+from vldac.evaluate import evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_model_path
 from vldac.models.policy import VLMPolicy
 from vldac.preflight import check_before_training
@@ -34,6 +34,7 @@ from vldac.provenance import provenance
 from vldac.rollout.buffer import StepRecord
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings
 from vldac.rollout.modes import ROLLOUT_MODES, Rollout
+from vldac.seeds import EVAL_SEED_START, TRAINING_SEED_LIMIT, VALIDATION_SEED_START
 from vldac.train.checkpoints import (
     load_checkpoint,
     newest_intact_checkpoint,
@@ -65,9 +66,6 @@ from vldac.train.transfer import (
 from vldac.train.trajectories import TrajectoryLog
 from vldac.train.update import UpdateBatch, ppo_update
 
-VALIDATION_SEED_START = 2_000_000
-"""In-training greedy checks use seeds from here: held out from training, and apart from the
-evaluation seeds that `vldac eval` uses by default (from 1,000,000)."""
 
 
 def new_run_dir(config: TrainConfig) -> Path:
@@ -399,12 +397,8 @@ class TrainingRun:
         successes = 0.0
         if len(share):
             with self.ranks.inference(self.scorer):
-                result = evaluate(
-                    self.policy, config.env.id, len(share), VALIDATION_SEED_START + int(share[0]),
-                    num_envs=config.env.num_envs, max_new_tokens=config.generation.max_new_tokens,
-                    history=config.env.history, invalid_penalty=config.env.invalid_penalty,
-                    env_kwargs=config.env.kwargs, progress=False,
-                )
+                result = evaluate(self.policy, config.play_settings(), len(share), VALIDATION_SEED_START + int(share[0]),
+                                  num_envs=config.env.num_envs, progress=False)
             successes = round(result["success_rate"] * len(share))
         row["greedy_success_rate"] = self.ranks.sum([successes])[0] / config.train.eval_episodes
 
@@ -463,13 +457,7 @@ class TrainingRun:
                                   self.interface)
         state = {"progress": progress.__dict__, "world_size": self.ranks.world_size, "engine": self.ranks.engine.value,
                  "ranks": every_rank}
-        run_settings = {
-            "env_id": config.env.id, "env_kwargs": config.env.kwargs, "history": config.env.history,
-            "invalid_penalty": config.env.invalid_penalty, "instruction_first": config.env.instruction_first,
-            "max_new_tokens": config.generation.max_new_tokens,
-            "temperature": config.generation.temperature, "dtype": config.model.dtype,
-        }
-        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, name, run_settings, self.provenance,
+        save_checkpoint(self.policy, self.optimizer, state, self.checkpoints, name, config.play_settings(), self.provenance,
                         keep=config.train.keep_checkpoints, engine_state=engine_state)
 
     def costs(self) -> dict:

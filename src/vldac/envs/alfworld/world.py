@@ -52,8 +52,9 @@ from vldac.envs.alfworld.official import (
 )
 from vldac.envs.alfworld.render import draw_frame, scene_view
 from vldac.envs.alfworld.tasks import OTHER_OBJECT_TYPES, TASK_TYPES, Task, check_floor_plans, sample_task
+from vldac.seeds import EVAL_SEED_START
 
-HELD_OUT_SEEDS_FROM = 1_000_000
+HELD_OUT_SEEDS_FROM = EVAL_SEED_START
 PLANNER_TASK_TYPES = ("pick_heat_then_place_in_recep", "pick_cool_then_place_in_recep", "pick_two_obj_and_place")
 """Task types whose "auto" expert is the planner, which solves more of them (benchmarks/RESULTS.md):
 on pick_two ALFWorld's handcoded expert loses track of the second object (it revisits where it saw

@@ -167,12 +167,6 @@ class Catalogue:
         return {"seed": self.seed, "products": [asdict(product) for product in self.products.values()],
                 "goals": [asdict(goal) for goal in self.goals], "held_out": self.held_out, "nouns": sorted(self.nouns)}
 
-    @classmethod
-    def from_json(cls, data: dict) -> Catalogue:
-        products = {row["asin"]: Product(**row) for row in data["products"]}
-        return cls(data["seed"], products, [Goal(**row) for row in data["goals"]], data["held_out"],
-                   frozenset(data["nouns"]))
-
 
 def _brand(rng: random.Random) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()

@@ -40,7 +40,9 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
-HELD_OUT_SEEDS_FROM = 1_000_000
+from vldac.seeds import EVAL_SEED_START
+
+HELD_OUT_SEEDS_FROM = EVAL_SEED_START
 ORIGINAL_TEST_GOALS, ORIGINAL_TRAIN_GOALS_FROM = 500, 1500
 """On a user's server (the original's goal order): held-out seeds shop for its test goals, training
 seeds for its training goals (``fixed_<i>`` indexes them)."""
