@@ -132,20 +132,27 @@ def test_a_reward_clip_that_is_not_positive_is_one_sentence_and_leaves_no_run(va
     monkeypatch.chdir(tmp_path)
     assert cli.main(["train", f"env.reward_clip={value}"]) == 2
     err = capsys.readouterr().err
-    assert "env.reward_clip" in err and "must be a positive number" in err and err.strip().count("\n") == 0
+    assert "env.reward_clip" in err and "must be above 0 (or null to stop on non-finite rewards)" in err and err.strip().count("\n") == 0
     assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("model.dtype=float8", "model.dtype 'float8' is not supported"),
-    ("model.finetune=partial", "model.finetune 'partial' is not supported"),
+    ("model.dtype=float8", "model.dtype=float8 does not work: it must be one of float32, bfloat16, float16."),
+    ("model.finetune=partial", "model.finetune=partial does not work: it must be one of lora, full."),
     ("model.lora.target_modules=[nope]", "None of lora.target_modules ['nope'] were found"),
-    ("env.history=0", "env.history=0 does not work: it must be at least 1"),
+    ("env.history=0", "env.history=0 does not work: it must be between 1 and 16 (frames per prompt)."),
     ("env.num_envs=0", "env.num_envs=0 does not work"),
-    ("generation.temperature=0", "generation.temperature=0.0 does not work: it must be positive"),
+    ("generation.temperature=0", "generation.temperature=0.0 does not work: it must be above 0 (sampling divides the logits by it)."),
     ("train.checkpoint_every=0", "train.checkpoint_every=0 does not work"),
-    ("env.step_timeout=0", "env.step_timeout=0.0 does not work: it must be a positive number of seconds"),
+    ("env.step_timeout=0", "env.step_timeout=0.0 does not work: it must be above 0 (seconds, or null to wait)."),
     ("algorithm.name=loop algorithm.group_size=0", "algorithm.group_size=0 does not work"),
+    ("algorithm.name=loop algorithm.group_size=1", "algorithm.group_size=1 does not work: it must be at least 2 for loop."),
+    ("optim.lr=-1", "optim.lr=-1.0 does not work: it must be above 0."),
+    ("generation.temperature=inf", "generation.temperature=inf does not work: it must be a finite number."),
+    ("env.invalid_penalty=nan", "env.invalid_penalty=nan does not work: it must be a finite number."),
+    ("train.threads=-1", "train.threads=-1 does not work: it must be at least 0"),
+    ("env.num_envs=100000000", "env.num_envs=100000000 does not work: it must be between 1 and 1024 (the rollout holds"),
+    ("model.value_head_hidden=[16,0]", "model.value_head_hidden[1]=0 does not work"),
 ])
 def test_bad_settings_are_one_sentence_before_any_run_folder(override, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -9,6 +9,7 @@ key or a value of the wrong type raises ``ConfigError`` with one sentence naming
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,17 +22,90 @@ import yaml
 from vldac.seeds import EVAL_SEED_START
 
 
+ROLLOUT_MEMORY = ("the rollout holds num_envs x rollout_steps x history frames, 21 KB each at 84 px, and generation "
+                  "batches every env's prompt: 1,024 envs of 8 steps hold about 170 MB of frames")
+"""Why env.num_envs has a maximum."""
+
+
 class ConfigError(ValueError):
     """A recipe or override that does not fit the configuration schema."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The values a setting accepts beyond its type, declared where the setting is (``setting``):
+    bounds (``at_least``, ``above``, ``at_most``) and ``choices``; ``why`` is said with the range.
+    Every float setting must also be finite. A list setting's range applies to each element; None
+    always passes where the type allows it."""
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    choices: tuple[Any, ...] | None = None
+    why: str = ""
+
+    def requirement(self) -> str:
+        """The allowed values in words: "at least 1 (frames per prompt)"."""
+        if self.choices is not None:
+            words = "one of " + ", ".join(str(choice) for choice in self.choices)
+        elif self.at_least is not None and self.at_most is not None:
+            words = f"between {self.at_least} and {self.at_most}"
+        else:
+            bounds = [f"at least {self.at_least}" if self.at_least is not None else "",
+                      f"above {self.above}" if self.above is not None else "",
+                      f"at most {self.at_most}" if self.at_most is not None else ""]
+            words = " and ".join(bound for bound in bounds if bound)
+        return f"{words} ({self.why})" if self.why else words
+
+    def admits(self, value: Any) -> bool:
+        if value is None or isinstance(value, bool):
+            return True
+        if self.choices is not None:
+            return value in self.choices
+        return ((self.at_least is None or value >= self.at_least) and (self.above is None or value > self.above)
+                and (self.at_most is None or value <= self.at_most))
+
+
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **allowed: Any) -> Any:
+    """A dataclass field whose allowed values (``Allowed``'s keywords) are declared with it."""
+    return field(default=default, default_factory=default_factory, metadata={"allowed": Allowed(**allowed)})
+
+
+def same_setting(cls: type, name: str) -> Any:
+    """A field declared as ``cls``'s field ``name`` is: the same default and allowed values."""
+    declared = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field(default=declared.default, default_factory=declared.default_factory, metadata=declared.metadata)
+
+
+def check_ranges(config: Any, prefix: str = "") -> None:
+    """The one range check of a config record and every record inside it: each value against its
+    declared ``Allowed`` (and every float finite); one sentence (ConfigError) for the first that
+    is out of range."""
+    for declared in dataclasses.fields(config):
+        value = getattr(config, declared.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, f"{prefix}{declared.name}.")
+        else:
+            check_value(prefix + declared.name, value, declared.metadata.get("allowed"))
+
+
+def check_value(key: str, value: Any, allowed: Allowed | None) -> None:
+    """One sentence naming the key, the value and what is allowed, when ``value`` is out of range."""
+    for index, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
+        name = key if index is None else f"{key}[{index}]"
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"{name}={item} does not work: it must be a finite number.")
+        if allowed is not None and not allowed.admits(item):
+            raise ConfigError(f"{name}={item} does not work: it must be {allowed.requirement()}.")
 
 
 @dataclass
 class LoraSettings:
     """LoRA adapters (peft) on the language model; dropout 0 keeps update and rollout log-probs equal."""
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
+    r: int = setting(16, at_least=1)
+    alpha: int = setting(32, at_least=1)
+    dropout: float = setting(0.0, at_least=0.0, at_most=0.9)
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
@@ -59,17 +133,18 @@ class ModelSettings:
     """
 
     path: str = "builtin:tiny-numberline"
-    dtype: str = "float32"
+    dtype: str = setting("float32", choices=("float32", "bfloat16", "float16"))
     device: str = "auto"
-    finetune: str = "lora"
+    finetune: str = setting("lora", choices=("lora", "full"))
     lora: LoraSettings = field(default_factory=LoraSettings)
-    value_head_hidden: list[int] = field(default_factory=lambda: [3072, 2048])
+    value_head_hidden: list[int] = setting(default_factory=lambda: [3072, 2048], at_least=1, at_most=65536,
+                                           why="units of a hidden layer")
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
     scoring_attn_implementation: str | None = None
-    scoring_chunk_size: int = 32
+    scoring_chunk_size: int = setting(32, at_least=1)
     share_prompt_prefix: bool = True
-    vision_cache_frames: int = 1024
+    vision_cache_frames: int = setting(1024, at_least=0, why="0 turns it off")
     preflight: bool = True
 
 
@@ -88,13 +163,13 @@ class EnvSettings:
     """
 
     id: str = "vldac/NumberLine-v0"
-    num_envs: int = 32
+    num_envs: int = setting(32, at_least=1, at_most=1024, why=ROLLOUT_MEMORY)
     kwargs: dict[str, Any] = field(default_factory=dict)
-    history: int = 1
+    history: int = setting(1, at_least=1, at_most=16, why="frames per prompt")
     invalid_penalty: float = -1.0
     instruction_first: bool = False
-    reward_clip: float | None = None
-    step_timeout: float | None = None
+    reward_clip: float | None = setting(None, above=0, why="or null to stop on non-finite rewards")
+    step_timeout: float | None = setting(None, above=0, why="seconds, or null to wait")
 
 
 @dataclass
@@ -107,8 +182,9 @@ class GenerationSettings:
     rollout's own numbers already match (the first ratio is 1 to 1e-5).
     """
 
-    temperature: float = 1.0
-    max_new_tokens: int = 48
+    temperature: float = setting(1.0, above=0, why="sampling divides the logits by it")
+    max_new_tokens: int = setting(48, at_least=1, at_most=4096,
+                                  why="every answer's tokens are kept with the rollout; 4,096 per row is the most")
     recompute_logprobs: bool = False
 
 
@@ -120,14 +196,14 @@ class PlaySettings:
     the settings it was trained with in vldac_settings.json (vldac.models.loading writes and reads
     it); the defaults are those of the training settings they come from."""
 
-    env_id: str = EnvSettings.id
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    history: int = EnvSettings.history
-    invalid_penalty: float = EnvSettings.invalid_penalty
-    instruction_first: bool = EnvSettings.instruction_first
-    max_new_tokens: int = GenerationSettings.max_new_tokens
-    temperature: float = GenerationSettings.temperature
-    dtype: str = ModelSettings.dtype
+    env_id: str = same_setting(EnvSettings, "id")
+    env_kwargs: dict[str, Any] = same_setting(EnvSettings, "kwargs")
+    history: int = same_setting(EnvSettings, "history")
+    invalid_penalty: float = same_setting(EnvSettings, "invalid_penalty")
+    instruction_first: bool = same_setting(EnvSettings, "instruction_first")
+    max_new_tokens: int = same_setting(GenerationSettings, "max_new_tokens")
+    temperature: float = same_setting(GenerationSettings, "temperature")
+    dtype: str = same_setting(ModelSettings, "dtype")
 
     def in_world(self, env_id: str) -> PlaySettings:
         """These settings for playing ``env_id``: unchanged in their own world; in another, that
@@ -150,29 +226,29 @@ class AlgorithmSettings:
     """
 
     name: str = "vldac"
-    thought_weight: float = 0.35
-    group_size: int = 4
+    thought_weight: float = setting(0.35, at_least=0.0)
+    group_size: int = setting(4, at_least=1)
     value_stop_gradient: bool = True
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.1
-    kl_coef: float = 0.05
-    value_coef: float = 0.15
-    ppo_epochs: int = 2
-    minibatch_size: int = 16
-    value_warmup_updates: int = 2
+    gamma: float = setting(0.99, at_least=0.0, at_most=1.0)
+    gae_lambda: float = setting(0.95, at_least=0.0, at_most=1.0)
+    clip_eps: float = setting(0.1, above=0)
+    kl_coef: float = setting(0.05, at_least=0.0)
+    value_coef: float = setting(0.15, at_least=0.0)
+    ppo_epochs: int = setting(2, at_least=1)
+    minibatch_size: int = setting(16, at_least=1)
+    value_warmup_updates: int = setting(2, at_least=0)
     normalize_advantages: bool = True
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = setting(1.0, above=0)
 
 
 @dataclass
 class OptimSettings:
     """AdamW with one cosine decay from lr to final_lr; the value head has its own learning rate."""
 
-    lr: float = 5e-5
-    final_lr: float = 1e-7
-    value_lr: float = 1e-4
-    weight_decay: float = 0.0
+    lr: float = setting(5e-5, above=0)
+    final_lr: float = setting(1e-7, at_least=0.0)
+    value_lr: float = setting(1e-4, above=0)
+    weight_decay: float = setting(0.0, at_least=0.0)
 
 
 @dataclass
@@ -188,12 +264,12 @@ class TrainingBench:
 
     suite: str = "cards"
     environments: list[str] = field(default_factory=list)
-    episodes: int = 4
-    max_steps: int | None = None
-    max_new_tokens: int | None = None
-    image_history: int = 1
+    episodes: int = setting(4, at_least=1)
+    max_steps: int | None = setting(None, at_least=1)
+    max_new_tokens: int | None = setting(None, at_least=1, at_most=4096)
+    image_history: int = setting(1, at_least=0, why="0: text only")
     data: str | None = None
-    budget: float = 0.0
+    budget: float = setting(0.0, at_least=0.0, why="seconds; 0: no limit")
 
 
 @dataclass
@@ -207,17 +283,17 @@ class TrainSettings:
     before the first update, every that many updates and at the end, play ``bench`` with the
     current policy (vldac.train.transfer; 0: never)."""
 
-    total_env_steps: int = 50_000
-    rollout_steps: int = 8
-    checkpoint_every: int = 10
-    keep_checkpoints: int = 3
-    eval_every: int = 0
-    eval_episodes: int = 64
-    threads: int = 0
-    log_trajectories: int = 2
+    total_env_steps: int = setting(50_000, at_least=1)
+    rollout_steps: int = setting(8, at_least=1)
+    checkpoint_every: int = setting(10, at_least=1, why="updates between checkpoints")
+    keep_checkpoints: int = setting(3, at_least=1, why="the newest checkpoints kept")
+    eval_every: int = setting(0, at_least=0, why="0: off")
+    eval_episodes: int = setting(64, at_least=1)
+    threads: int = setting(0, at_least=0, why="0: torch's default")
+    log_trajectories: int = setting(2, at_least=0, why="envs whose rollouts are saved at each checkpoint; 0: none")
     wandb: bool = False
-    image_probe_every: int = 2
-    bench_every: int = 0
+    image_probe_every: int = setting(2, at_least=0, why="0: off")
+    bench_every: int = setting(0, at_least=0, why="0: off")
     bench: TrainingBench = field(default_factory=TrainingBench)
 
 
@@ -253,7 +329,7 @@ class MistakeSettings:
     (off: the world follows the expert and those states are never seen)."""
 
     states: list[list[int]] = field(default_factory=list)
-    probability: float = 0.0
+    probability: float = setting(0.0, at_least=0.0, at_most=1.0)
     followed: bool = False
 
 
@@ -279,16 +355,16 @@ class SFTConfig:
     output: str = "runs/sft-numberline-tiny"
     base: str = "new:tiny"
     env: EnvSettings = field(default_factory=EnvSettings)
-    demonstrations: int = 20_000
+    demonstrations: int = setting(20_000, at_least=1)
     mistakes: MistakeSettings = field(default_factory=MistakeSettings)
-    epochs: int = 3
-    batch_size: int = 32
-    micro_batch_size: int = 0
-    lr: float = 1e-3
-    final_lr: float = 1e-5
-    autocast: str | None = None
-    threads: int = 0
-    checkpoint_every: int = 0
+    epochs: int = setting(3, at_least=1)
+    batch_size: int = setting(32, at_least=1)
+    micro_batch_size: int = setting(0, at_least=0, why="0: the whole batch")
+    lr: float = setting(1e-3, above=0)
+    final_lr: float = setting(1e-5, at_least=0.0)
+    autocast: str | None = setting(None, choices=("bfloat16",), why="or null for float32")
+    threads: int = setting(0, at_least=0, why="0: torch's default")
+    checkpoint_every: int = setting(0, at_least=0, why="optimiser steps; 0: never")
 
     def play_settings(self, max_new_tokens: int) -> PlaySettings:
         """How this warm start is played: its world, with room for its longest demonstrated
@@ -307,14 +383,14 @@ class SweepConfig:
     recipe: str = "numberline_tiny"
     env_id: str = "vldac/NumberLine-v0"
     overrides: list[str] = field(default_factory=list)
-    budget_env_steps: int = 6000
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    budget_env_steps: int = setting(6000, at_least=1)
+    seeds: list[int] = setting(default_factory=lambda: [0, 1, 2], at_least=0)
     cells: list[dict[str, Any]] = field(default_factory=list)
-    eval_episodes: int = 200
-    eval_seed: int = EVAL_SEED_START
+    eval_episodes: int = setting(200, at_least=1)
+    eval_seed: int = setting(EVAL_SEED_START, at_least=0)
     output_dir: str = "runs/sweeps"
-    parallel: int = 1
-    threads_per_cell: int = 0
+    parallel: int = setting(1, at_least=1, at_most=64, why="cells run at a time, one process each")
+    threads_per_cell: int = setting(0, at_least=0, why="0: torch's default")
     devices: list[str] = field(default_factory=list)
 
 
@@ -463,8 +539,11 @@ def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:
 
 
 def load_config(cls: type, recipe: dict[str, Any], overrides: list[str] = ()) -> Any:
-    """Build the dataclass ``cls`` from a recipe mapping plus dotted overrides."""
-    return _build(cls, _merge(recipe, parse_overrides(list(overrides))))
+    """Build the dataclass ``cls`` from a recipe mapping plus dotted overrides, every value checked
+    against its type and its declared range (``check_ranges``)."""
+    config = _build(cls, _merge(recipe, parse_overrides(list(overrides))))
+    check_ranges(config)
+    return config
 
 
 def to_dict(config: Any) -> dict[str, Any]:

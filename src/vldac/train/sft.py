@@ -29,7 +29,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
-from vldac.config import EnvSettings, SFTConfig, save_config, to_dict
+from vldac.config import EnvSettings, SFTConfig, check_ranges, save_config, to_dict
 from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_play_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
@@ -110,13 +110,10 @@ AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16}
 def check_sft_settings(config: SFTConfig) -> None:
     """One sentence (ValueError, or ModelLoadError for a base that cannot be had) for settings the
     warm start cannot use, before any demonstration is collected."""
-    if config.autocast is not None and config.autocast not in AUTOCAST_DTYPES:
-        raise ValueError(f"sft autocast '{config.autocast}' is not supported; use bfloat16 or leave it unset (float32).")
+    check_ranges(config)
     if not 0 <= config.micro_batch_size <= config.batch_size:
         raise ValueError(f"sft micro_batch_size {config.micro_batch_size} must be between 0 (the whole batch) and "
                          f"batch_size ({config.batch_size}).")
-    if config.checkpoint_every < 0:
-        raise ValueError(f"sft checkpoint_every {config.checkpoint_every} must be 0 (never) or more optimiser steps.")
     if config.base == "new:smolvlm-135m":
         frame_size = int(config.env.kwargs.get("frame_size", 84))
         if frame_size < 28 or frame_size % 28:

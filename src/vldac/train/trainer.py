@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from vldac.agents import interface_for
 from vldac.algorithms import Advantages, algorithm_named
-from vldac.config import ConfigError, OptimSettings, TrainConfig, load_config, save_config, to_dict
+from vldac.config import ConfigError, check_ranges, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
 from vldac.evaluate import evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_model_path
@@ -93,40 +93,7 @@ def check_config(config: TrainConfig) -> None:
     """Settings that are well-typed but do not fit together, caught before anything is written."""
     algorithm = config.algorithm
     problems = algorithm_named(algorithm.name).problems(algorithm, config.env.num_envs)
-    for key, value, fits, requirement in (
-        ("env.num_envs", config.env.num_envs, config.env.num_envs >= 1, "at least 1"),
-        ("env.history", config.env.history, config.env.history >= 1, "at least 1 (frames per prompt)"),
-        ("env.reward_clip", config.env.reward_clip, config.env.reward_clip is None or config.env.reward_clip > 0,
-         "a positive number, or null to stop on non-finite rewards"),
-        ("env.step_timeout", config.env.step_timeout, config.env.step_timeout is None or config.env.step_timeout > 0,
-         "a positive number of seconds, or null to wait"),
-        ("generation.temperature", config.generation.temperature, config.generation.temperature > 0,
-         "positive (sampling divides the logits by it)"),
-        ("generation.max_new_tokens", config.generation.max_new_tokens, config.generation.max_new_tokens >= 1, "at least 1"),
-        ("train.total_env_steps", config.train.total_env_steps, config.train.total_env_steps >= 1, "at least 1"),
-        ("train.rollout_steps", config.train.rollout_steps, config.train.rollout_steps >= 1, "at least 1"),
-        ("train.checkpoint_every", config.train.checkpoint_every, config.train.checkpoint_every >= 1,
-         "at least 1 (updates between checkpoints)"),
-        ("train.keep_checkpoints", config.train.keep_checkpoints, config.train.keep_checkpoints >= 1,
-         "at least 1 (the newest checkpoints kept)"),
-        ("train.log_trajectories", config.train.log_trajectories, config.train.log_trajectories >= 0,
-         "0 (off) or more (envs whose rollouts are saved at each checkpoint)"),
-        ("train.eval_every", config.train.eval_every, config.train.eval_every >= 0, "0 (off) or more"),
-        ("train.image_probe_every", config.train.image_probe_every, config.train.image_probe_every >= 0, "0 (off) or more"),
-        ("train.bench_every", config.train.bench_every, config.train.bench_every >= 0, "0 (off) or more"),
-        ("train.bench.episodes", config.train.bench.episodes, config.train.bench.episodes >= 1, "at least 1"),
-        ("train.bench.image_history", config.train.bench.image_history, config.train.bench.image_history >= 0,
-         "0 (text only) or more"),
-        ("train.bench.budget", config.train.bench.budget, config.train.bench.budget >= 0, "0 (no limit) or more seconds"),
-        ("train.eval_episodes", config.train.eval_episodes, config.train.eval_episodes >= 1, "at least 1"),
-        ("algorithm.ppo_epochs", algorithm.ppo_epochs, algorithm.ppo_epochs >= 1, "at least 1"),
-        ("algorithm.minibatch_size", algorithm.minibatch_size, algorithm.minibatch_size >= 1, "at least 1"),
-        ("model.lora.r", config.model.lora.r, config.model.lora.r >= 1, "at least 1"),
-        ("model.scoring_chunk_size", config.model.scoring_chunk_size, config.model.scoring_chunk_size >= 1, "at least 1"),
-        ("model.vision_cache_frames", config.model.vision_cache_frames, config.model.vision_cache_frames >= 0, "0 (off) or more"),
-    ):
-        if not fits:
-            raise ConfigError(f"{key}={value} does not work: it must be {requirement}.")
+    check_ranges(config)
     if problems:
         raise ConfigError(problems[0])
     interface_for(config.env.id, config.env.kwargs)
