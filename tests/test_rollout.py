@@ -200,6 +200,16 @@ def test_a_world_that_crashes_on_reset_is_rebuilt_and_tries_the_next_seed():
         make_envs(num_envs=1, crash_on_seeds=[0, 1, 2, 3, 4, 5, 6])
 
 
+def test_crashes_separated_by_a_finished_episode_are_not_in_a_row():
+    # Seeds 0, 2 and 4 crash on reset; between them a whole episode of invalid answers ends at the
+    # step limit (3 steps) without the world failing, so no three failures are in a row.
+    envs = make_envs(num_envs=1, crash_on_seeds=[0, 2, 4])
+    stats = EpisodeStats()
+    for _ in range(6):
+        envs.step(["garbage"], stats)
+    assert envs.world_restarts == 3 and stats.lengths == [3, 3] and envs.seeds == [5]
+
+
 def test_all_invalid_answers_name_the_token_limit_or_the_format():
     from vldac.train.trainer import all_invalid_cause
 

@@ -69,7 +69,8 @@ class LockstepEnvs:
     that raises (or, with ``step_timeout``, hangs past it) is closed and rebuilt (counted in
     ``world_restarts``): a crashed step ends its
     episode as truncated, without a bootstrap value, and a crashed reset retries on the next seed;
-    ``MAX_CONSECUTIVE_FAILURES`` failures of one world in a row stop the run. When
+    ``MAX_CONSECUTIVE_FAILURES`` failures of one world in a row (with no step that worked and no
+    episode that ended without a crash between them) stop the run. When
     ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops; so
     does an env whose episode ended when ``autoreset`` is off (the group algorithms).
     """
@@ -192,6 +193,7 @@ class LockstepEnvs:
                      final_text=self.interface.instruction(self.infos[index]) if final else None, answer=parsed)
             )
             if terminated or truncated:
+                self.consecutive_failures[index] = 0  # an episode ended without a crash: the next failure starts a new row
                 stats.add(self.episode_returns[index], self.episode_lengths[index], success, self.seeds[index],
                           sum(action is None for action in self.actions[index]))
                 if self.autoreset:
