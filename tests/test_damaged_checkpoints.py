@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 
@@ -12,7 +13,8 @@ from tests.test_cli import tiny_overrides, vldac
 from tests.test_policy import lora_policy
 from vldac import cli
 from vldac.config import PlaySettings
-from vldac.train.checkpoints import load_checkpoint, newest_intact_checkpoint, save_checkpoint
+from vldac.models.manifest import write_manifest
+from vldac.train.checkpoints import CheckpointNotWritten, load_checkpoint, newest_intact_checkpoint, save_checkpoint
 
 
 def saved_run(folder, tmp_path, updates: int = 3, keep: int | None = None):
@@ -70,6 +72,54 @@ def test_no_intact_checkpoint_is_one_sentence(tiny_qwen2vl_dir, tmp_path):
         newest_intact_checkpoint(checkpoints)
 
 
+def test_a_checkpoint_without_its_manifest_is_unverified_and_not_resumed_unless_accepted(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path)
+    (checkpoints / "update_00003" / "manifest.json").unlink()
+    garble(checkpoints / "update_00003" / "value_head.safetensors")  # unverifiable, so never resumed silently
+    assert newest_intact_checkpoint(checkpoints).name == "update_00002"
+    assert "update_00003 has no manifest.json, so its files cannot be verified" in capsys.readouterr().err
+    assert newest_intact_checkpoint(checkpoints, accept_unverified=True).name == "update_00003"
+
+
+def test_an_unreadable_file_with_a_rewritten_manifest_is_named_and_skipped(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path)
+    (checkpoints / "update_00003" / "adapter_model.safetensors").write_bytes(b"")
+    write_manifest(checkpoints / "update_00003")  # the manifest agrees with the empty file
+    assert newest_intact_checkpoint(checkpoints).name == "update_00002"
+    assert "adapter_model.safetensors cannot be read" in capsys.readouterr().err
+
+
+def test_last_replaced_by_a_regular_file_is_named_and_the_newest_checkpoint_used(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path)
+    (checkpoints / "last").unlink()
+    (checkpoints / "last").write_text("update_00003")
+    assert newest_intact_checkpoint(checkpoints).name == "update_00003"
+    assert "last is not a link to a checkpoint" in capsys.readouterr().err
+    assert cli.main(["eval", str(checkpoints / "last"), "--env", "vldac/NumberLine-v0"]) == 2
+    assert "is a file, not a model folder" in capsys.readouterr().err
+
+
+def test_eval_warns_that_a_checkpoint_without_its_manifest_is_unverified(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=1)
+    (checkpoints / "update_00001" / "manifest.json").unlink()
+    assert cli.main(["eval", str(checkpoints / "update_00001"), "--env", "vldac/NumberLine-v0", "--episodes", "1"]) == 0
+    assert "has no manifest.json, so its files cannot be verified" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_one_sentence_and_the_previous_checkpoint_stays(tiny_qwen2vl_dir, tmp_path, monkeypatch):
+    policy, optimizer, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=1)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CheckpointNotWritten, match=r"^Could not write checkpoint update_00002 in .*No space left on device; "
+                                                   r"[\d,]+ MiB free there\); checkpoints/last still points at the previous"):
+        save_checkpoint(policy, optimizer, {"progress": {"update": 2}}, checkpoints, "update_00002", PlaySettings(), {})
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last", "update_00001"]
+    assert newest_intact_checkpoint(checkpoints).name == "update_00001"
+
+
 def test_only_the_newest_checkpoints_are_kept(tiny_qwen2vl_dir, tmp_path):
     _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=5, keep=2)
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last", "update_00004", "update_00005"]
@@ -93,6 +143,21 @@ def test_resume_continues_from_the_newest_intact_checkpoint(tiny_qwen2vl_dir, tm
     assert "Resuming from update_00002" in result.stderr and "optimizer.pt has" in result.stderr
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["update"] for row in rows] == [1, 2, 3]
+
+
+def test_resume_before_the_first_checkpoint_starts_the_run_again_in_its_folder(tiny_qwen2vl_dir, tmp_path):
+    vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "train.eval_every=0", "name=early", cwd=tmp_path)
+    run = tmp_path / "runs" / "early"
+    first = (run / "metrics.jsonl").read_text()
+    shutil.rmtree(run / "checkpoints")  # as if killed before its first checkpoint was written
+    (run / "metrics.jsonl").write_text('{"update": 1, "env_steps": 8}\n')  # a row it had logged
+    result = vldac("train", "--resume", str(run), cwd=tmp_path)
+    assert "stopped before its first checkpoint: starting it again" in result.stderr
+    assert sorted(p.name for p in tmp_path.joinpath("runs").iterdir()) == ["early"]
+    again = (run / "metrics.jsonl").read_text()
+    drop = ("seconds", "elapsed", "env_steps_per_s", "tokens_per_s")
+    rows = [[{k: v for k, v in json.loads(line).items() if k not in drop} for line in text.splitlines()] for text in (first, again)]
+    assert rows[0] == rows[1]  # the same run as the first start: nothing of the killed one kept
 
 
 def test_an_unparsable_model_config_is_one_sentence_and_leaves_no_run(tiny_qwen2vl_dir, tmp_path, capsys, monkeypatch):

@@ -19,13 +19,15 @@ DEFAULT_SFT_RECIPE = "sft_numberline_tiny"
 def _train(args: argparse.Namespace) -> None:
     from vldac.config import TrainConfig, load_config, read_recipe
 
+    if args.accept_unverified and args.resume is None:
+        raise UsageError("--accept-unverified goes with --resume RUN_DIR.")
     if args.resume is not None:
         if args.config is not None or args.overrides:
             raise UsageError("--resume continues a run with its saved config; give no recipe or overrides with it.")
         from vldac.train.trainer import resume_config, train
 
         run_dir = Path(args.resume)
-        run = train(resume_config(run_dir), resume=run_dir)
+        run = train(resume_config(run_dir), resume=run_dir, accept_unverified=args.accept_unverified)
     else:
         config = load_config(TrainConfig, read_recipe(args.config, DEFAULT_TRAIN_RECIPE), args.overrides)
         from vldac.train.trainer import train
@@ -296,6 +298,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="YAML recipe path or packaged recipe name")
     train.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    train.add_argument("--accept-unverified", action="store_true",
+                       help="with --resume: also resume a checkpoint that has no manifest.json (its files unchecked)")
     train.set_defaults(run=_train)
 
     sft = commands.add_parser("sft", help="supervised warm start from expert demonstrations")

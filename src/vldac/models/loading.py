@@ -20,7 +20,7 @@ from transformers import AutoModelForImageTextToText, PreTrainedModel
 
 from vldac.config import ModelSettings, PlaySettings, load_config, to_dict
 from vldac.models.families import declined_fast_paths, model_type
-from vldac.models.manifest import manifest_problem
+from vldac.models.manifest import MANIFEST, manifest_problem
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
 from vldac.models.scorer import attention_kernels
@@ -30,9 +30,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 VALUE_HEAD_FILE = "value_head.safetensors"
 VALUE_HEAD_CONFIG = "value_head.json"
 RUN_SETTINGS = "vldac_settings.json"
-"""How a model was trained, saved beside it: the world (env_id, env_kwargs, history,
-invalid_penalty, instruction_first), the generation settings (max_new_tokens, temperature) and the dtype, so that
-``vldac eval`` and ``vldac sweep`` evaluate it as it was trained unless told otherwise."""
+"""How a model was trained, saved beside it (vldac.config.PlaySettings), so that ``vldac eval`` and
+``vldac sweep`` evaluate it as it was trained unless told otherwise."""
+TRAINER_STATE = "trainer_state.json"
+"""What a training checkpoint (and no other model folder) holds: the trainer's counters and random states."""
 
 
 class ModelLoadError(RuntimeError):
@@ -49,6 +50,9 @@ def resolve_model_path(path: str) -> Path:
             raise ModelLoadError(f"No built-in model named '{name}'; built-in models are: {', '.join(known) or 'none'}.")
         return folder
     folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ModelLoadError(f"Model path '{path}' is a file, not a model folder; give the folder of a model or of a "
+                             "checkpoint (a run's checkpoints/update_NNNNN).")
     if not folder.is_dir():
         raise ModelLoadError(
             f"Model path '{path}' does not exist; download the model to a local folder and set model.path to it."
@@ -239,6 +243,9 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
     problem = manifest_problem(folder)
     if problem is not None:
         raise ModelLoadError(f"The checkpoint at {folder} is damaged: {problem}; evaluate another checkpoint of the run.")
+    if (folder / TRAINER_STATE).is_file() and not (folder / MANIFEST).is_file():
+        print(f"Warning: the checkpoint at {folder} has no {MANIFEST}, so its files cannot be verified (vldac writes "
+              "one with every checkpoint); its results are only as good as its files.", file=sys.stderr)
     trained = read_play_settings(path) or PlaySettings()
     dtype = dtype or trained.dtype
     note_slow_cpu_bfloat16(_dtype(dtype), device)

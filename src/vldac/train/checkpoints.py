@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -23,19 +24,23 @@ from typing import Any
 import numpy as np
 import torch
 from peft import PeftModel, set_peft_model_state_dict
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from vldac.config import PlaySettings
-from vldac.models.loading import VALUE_HEAD_FILE, load_base_model, save_policy, save_play_settings
-from vldac.models.manifest import manifest_problem, write_manifest
+from vldac.models.loading import TRAINER_STATE, VALUE_HEAD_FILE, load_base_model, save_policy, save_play_settings
+from vldac.models.manifest import MANIFEST, manifest_problem, write_manifest
 from vldac.models.policy import VLMPolicy
 from vldac.provenance import write_provenance
 
-TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_STATE = "optimizer.pt"
 ENGINE_STATE = "engine_state"
 """Under FSDP and DeepSpeed, the engine's own checkpoint of its sharded weights and optimiser
 state (every rank's shards, accelerate's save_state), in place of optimizer.pt."""
+
+
+class CheckpointNotWritten(RuntimeError):
+    """The file system refused a checkpoint (a full disk, say); the previous one is intact."""
 
 
 class NonFiniteWeights(RuntimeError):
@@ -81,19 +86,27 @@ def save_checkpoint(
     final = checkpoints / name
     staging = checkpoints / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    save_policy(policy, staging)
-    save_play_settings(staging, play_settings)
-    if engine_state is None:
-        torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
-    else:
-        os.replace(engine_state, staging / ENGINE_STATE)
-    (staging / TRAINER_STATE).write_text(json.dumps(state))
-    write_provenance(staging, provenance)
-    write_manifest(staging)
-    for file in staging.rglob("*"):
-        if file.is_file():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
+    try:
+        save_policy(policy, staging)
+        save_play_settings(staging, play_settings)
+        if engine_state is None:
+            torch.save({"optimizer": optimizer.state_dict()}, staging / OPTIMIZER_STATE)
+        else:
+            os.replace(engine_state, staging / ENGINE_STATE)
+        (staging / TRAINER_STATE).write_text(json.dumps(state))
+        write_provenance(staging, provenance)
+        write_manifest(staging)
+        for file in staging.rglob("*"):
+            if file.is_file():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        free = shutil.disk_usage(checkpoints).free / 2**20
+        raise CheckpointNotWritten(
+            f"Could not write checkpoint {name} in {checkpoints} ({error.strerror or error}; {free:,.0f} MiB free there); "
+            "checkpoints/last still points at the previous checkpoint: make room, then vldac train --resume the run."
+        ) from None
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
     link = checkpoints / ".last.partial"
@@ -112,23 +125,51 @@ def saved_checkpoints(checkpoints: Path) -> list[Path]:
     return sorted(path for path in checkpoints.glob("update_*") if path.is_dir())
 
 
-def newest_intact_checkpoint(checkpoints: Path) -> Path:
+def newest_intact_checkpoint(checkpoints: Path, accept_unverified: bool = False) -> Path | None:
     """The checkpoint a resumed run continues from: ``last`` when it is intact, else the newest
-    intact one (what was damaged is printed); one sentence when none is."""
+    intact one (what was wrong with the others is printed); None when the run has no checkpoint
+    yet; one sentence when it has some and none is intact (``checkpoint_problem``)."""
     last = checkpoints / "last"
     candidates = [last.resolve()] if last.is_symlink() else []
     candidates += [path for path in reversed(saved_checkpoints(checkpoints)) if path not in candidates]
-    damaged = []
+    damaged = [] if last.is_symlink() or not last.exists() else [
+        f"{last} is not a link to a checkpoint (vldac writes it as one)"]
     for candidate in candidates:
-        problem = manifest_problem(candidate)
+        problem = checkpoint_problem(candidate, accept_unverified)
         if problem is None:
             if damaged:
                 print(f"Resuming from {candidate.name}: {'; '.join(damaged)}.", file=sys.stderr)
             return candidate
         damaged.append(problem)
-    if not damaged:
-        raise FileNotFoundError(f"{checkpoints} holds no checkpoint yet; start the run again instead of resuming it.")
+    if not candidates:
+        return None
     raise FileNotFoundError(f"No intact checkpoint in {checkpoints} ({'; '.join(damaged)}); start the run again.")
+
+
+def checkpoint_problem(folder: Path, accept_unverified: bool = False) -> str | None:
+    """Why a run's checkpoint cannot be resumed (None when it can): a file its manifest does not
+    vouch for, no manifest at all (unverified: its files cannot be checked, unless
+    ``accept_unverified``), or a file whose content cannot be read (an empty or cut safetensors,
+    optimiser state or trainer state, even with a manifest rewritten to match)."""
+    problem = manifest_problem(folder)
+    if problem is not None:
+        return problem
+    if not (folder / MANIFEST).is_file() and not accept_unverified:
+        return (f"{folder} has no {MANIFEST}, so its files cannot be verified "
+                "(vldac train --resume RUN --accept-unverified resumes such a checkpoint anyway)")
+    for file in sorted(folder.rglob("*.safetensors")):
+        try:
+            with safe_open(file, "pt") as weights:
+                weights.keys()
+        except Exception as error:  # safetensors raises its own error types for cut or empty files
+            return f"{file} cannot be read ({error})"
+    if (folder / OPTIMIZER_STATE).is_file() and not zipfile.is_zipfile(folder / OPTIMIZER_STATE):
+        return f"{folder / OPTIMIZER_STATE} cannot be read (not a whole torch.save archive)"
+    try:
+        json.loads((folder / TRAINER_STATE).read_text())
+    except (OSError, ValueError) as error:
+        return f"{folder / TRAINER_STATE} cannot be read ({error})"
+    return None
 
 
 def load_checkpoint(

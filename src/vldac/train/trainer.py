@@ -104,13 +104,17 @@ def check_config(config: TrainConfig) -> None:
         check_wandb()
 
 
-def train(config: TrainConfig, resume: Path | None = None, progress_bar: bool = True) -> Path | None:
+def train(
+    config: TrainConfig, resume: Path | None = None, progress_bar: bool = True, accept_unverified: bool = False
+) -> Path | None:
     """Run (or resume) training; returns the run folder (None on the ranks after 0 of a
     multi-process run, which leave the folder to rank 0). Each update is the same named steps:
-    collect, advantages, update, record, validate, log, checkpoint."""
+    collect, advantages, update, record, validate, log, checkpoint. A resumed run continues from
+    its newest intact checkpoint (one without a manifest only with ``accept_unverified``), or
+    starts again in its folder when it stopped before its first."""
     ranks = Ranks(config.model.device)
     try:
-        run = TrainingRun(config, resume, progress_bar, ranks)
+        run = TrainingRun(config, resume, progress_bar, ranks, accept_unverified)
         while not run.finished:
             started = time.perf_counter()
             lr = run.start_update()
@@ -133,7 +137,8 @@ class TrainingRun:
     """Everything one rank of a run holds between updates (policy, optimiser, worlds, random
     states, logs), with one method per step of an update."""
 
-    def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool, ranks: Ranks):
+    def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool, ranks: Ranks,
+                 accept_unverified: bool = False):
         check_config(config)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
@@ -146,8 +151,12 @@ class TrainingRun:
         self.seed_rng, self.minibatch_rng, sampling_seed = rank_random_streams(config.seed, ranks.rank, ranks.world_size)
         resume_from = mine = None
         if resume is not None:  # this rank's part of the checkpoint, checked before the model loads
-            resume_from = newest_intact_checkpoint(resume / "checkpoints")
-            mine = self.rank_state_of(read_trainer_state(resume_from), resume)
+            resume_from = newest_intact_checkpoint(resume / "checkpoints", accept_unverified)
+            if resume_from is not None:
+                mine = self.rank_state_of(read_trainer_state(resume_from), resume)
+            elif ranks.is_main:
+                print(f"{resume} stopped before its first checkpoint: starting it again from its saved config.yaml, "
+                      "in the same folder.", file=sys.stderr)
         self.policy = build_policy(
             config.model, device=ranks.device,
             value_stop_gradient=self.settings.value_stop_gradient, instruction_first=config.env.instruction_first,
@@ -214,9 +223,11 @@ class TrainingRun:
         self.cpu_clock = CpuClock()
         self.bench_warm = self.bench_last = None
         if self.bench_suite is not None:
-            self.bench_warm = read_warm_start(self.run_dir) if resume is not None else self.play_bench()
-            if resume is None and ranks.is_main:
-                save_warm_start(self.run_dir, self.bench_suite, self.bench_warm)
+            self.bench_warm = read_warm_start(self.run_dir) if resume_from is not None else None
+            if self.bench_warm is None:
+                self.bench_warm = self.play_bench()
+                if ranks.is_main:
+                    save_warm_start(self.run_dir, self.bench_suite, self.bench_warm)
         self.bar = tqdm(
             total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
             desc=f"train {self.run_dir.name}", disable=not (progress_bar and ranks.is_main), file=sys.stderr,
@@ -538,5 +549,4 @@ def resume_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no config.yaml; --resume takes a run folder written by vldac train.")
-    newest_intact_checkpoint(run_dir / "checkpoints")
     return load_config(TrainConfig, yaml.safe_load(path.read_text()))
