@@ -155,7 +155,7 @@ def _sweep(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from vldac.agents import interface_for
     from vldac.evaluate import across_runs, evaluate, evaluate_expert
-    from vldac.config import PlaySettings
+    from vldac.config import PlaySettings, check_ranges
     from vldac.models.loading import load_policy, read_play_settings, resolve_device, resolve_model_path
     from vldac.provenance import provenance, read_provenance
 
@@ -189,6 +189,7 @@ def _eval(args: argparse.Namespace) -> None:
         flags = {"env_kwargs": given_kwargs, "dtype": args.dtype, "temperature": args.temperature,
                  "max_new_tokens": args.max_new_tokens, "history": args.history, "invalid_penalty": args.invalid_penalty}
         play = dataclasses.replace(trained, **{key: value for key, value in flags.items() if value is not None})
+        check_ranges(play)
         interface_for(play.env_id, play.env_kwargs)
         policy = load_policy(model, dtype=play.dtype, device=device)
         result = evaluate(policy, play, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample)

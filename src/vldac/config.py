@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -528,7 +529,7 @@ def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:
         elif not file.exists():
             raise ConfigError(f"Recipe file '{path}' does not exist; give a YAML path or a packaged recipe name.")
         else:
-            text, source = file.read_text(), str(file)
+            text, source = read_text_file(file, "Recipe"), str(file)
     try:
         tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
@@ -536,6 +537,43 @@ def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:
     if not isinstance(tree, dict):
         raise ConfigError(f"Recipe {source} must be a mapping of settings at the top level.")
     return tree
+
+
+def read_text_file(file: Path, what: str) -> str:
+    """The UTF-8 text of a regular file; one sentence for a folder, a FIFO or device (never read:
+    it could block), an unreadable file or one that is not UTF-8."""
+    if file.is_dir():
+        raise ConfigError(f"{what} '{file}' is a folder; give a YAML file.")
+    if not file.is_file():
+        raise ConfigError(f"{what} '{file}' is not a regular file (a FIFO, socket or device); give a YAML file.")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} '{file}' is not UTF-8 text; save it as UTF-8 YAML.") from None
+    except OSError as error:
+        raise ConfigError(f"{what} '{file}' cannot be read ({error.strerror or error}); check its permissions.") from None
+
+
+NAME_BYTES = 255
+"""The longest file name most file systems take."""
+
+
+def check_output_folder(key: str, folder: str | Path, name_key: str | None = None, name: str | None = None) -> None:
+    """One sentence, before anything is created, when ``folder`` (setting ``key``) is a file or
+    cannot be written to, or when ``name`` (setting ``name_key``, the run's folder inside it) is
+    not a plain folder name."""
+    if name is not None and (not name or "/" in name or "\\" in name or name in (".", "..")
+                             or len(name.encode()) > NAME_BYTES):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise ConfigError(f"{name_key}={shown!r} does not work: it must be a plain folder name (no path separators, "
+                          f"not . or .., 1 to {NAME_BYTES} bytes).")
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}={str(folder)!r} is a file, not a folder; give a folder for the output.")
+    existing = next(parent for parent in (path, *path.absolute().parents) if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={str(folder)!r} cannot be written to ({existing} is not a writable folder); "
+                          "give a folder you can write to.")
 
 
 def load_config(cls: type, recipe: dict[str, Any], overrides: list[str] = ()) -> Any:

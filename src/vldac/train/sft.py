@@ -29,7 +29,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
-from vldac.config import EnvSettings, SFTConfig, check_ranges, save_config, to_dict
+from vldac.config import EnvSettings, SFTConfig, check_output_folder, check_ranges, save_config, to_dict
 from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_play_settings
 from vldac.models.policy import VLMPolicy
 from vldac.models.processor import load_processor
@@ -111,6 +111,7 @@ def check_sft_settings(config: SFTConfig) -> None:
     """One sentence (ValueError, or ModelLoadError for a base that cannot be had) for settings the
     warm start cannot use, before any demonstration is collected."""
     check_ranges(config)
+    check_output_folder("output", config.output)
     if not 0 <= config.micro_batch_size <= config.batch_size:
         raise ValueError(f"sft micro_batch_size {config.micro_batch_size} must be between 0 (the whole batch) and "
                          f"batch_size ({config.batch_size}).")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vldac.config import ConfigError, SweepConfig, TrainConfig, load_config, read_recipe
+from vldac.config import ConfigError, SweepConfig, TrainConfig, check_output_folder, load_config, read_recipe
 from vldac.models.loading import ModelLoadError
 from vldac.train.trainer import check_config
 
@@ -155,6 +155,11 @@ def run_cell(config: SweepConfig, cell: Cell, sweep_dir: Path, device: str | Non
 
 def run_sweep(config: SweepConfig, progress: bool = True) -> Path:
     """Run every unfinished cell, then write the tables and the plot; returns the sweep folder."""
+    check_output_folder("output_dir", config.output_dir, "name", config.name)
+    for device in config.devices:
+        if not (device.isdigit() or device.startswith(("GPU-", "MIG-"))):
+            raise ConfigError(f"devices entry {device!r} does not work: each must be a CUDA_VISIBLE_DEVICES value "
+                              "(a GPU index such as 0, or a GPU-/MIG- UUID).")
     sweep_dir = Path(config.output_dir) / config.name
     cells = expand_cells(config)
     check_cells(config, cells)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from vldac.agents import interface_for
 from vldac.algorithms import Advantages, algorithm_named
-from vldac.config import ConfigError, check_ranges, OptimSettings, TrainConfig, load_config, save_config, to_dict
+from vldac.config import ConfigError, check_output_folder, check_ranges, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
 from vldac.evaluate import evaluate
 from vldac.models.loading import build_policy, check_precision, resolve_model_path
@@ -94,6 +94,7 @@ def check_config(config: TrainConfig) -> None:
     algorithm = config.algorithm
     problems = algorithm_named(algorithm.name).problems(algorithm, config.env.num_envs)
     check_ranges(config)
+    check_output_folder("output_dir", config.output_dir, "name", config.name)
     if problems:
         raise ConfigError(problems[0])
     interface_for(config.env.id, config.env.kwargs)
