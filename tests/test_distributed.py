@@ -99,15 +99,19 @@ def test_every_shipped_accelerate_config_is_one_accelerate_reads(tmp_path):
     assert engines["multi_node"].num_machines == 2 and engines["multi_node"].main_process_ip
 
 
-def test_a_deepspeed_launch_without_deepspeed_is_one_sentence(monkeypatch):
+@pytest.mark.parametrize("installed", [False, True])
+def test_a_deepspeed_launch_without_deepspeed_is_one_sentence(monkeypatch, installed):
     from vldac.config import ConfigError
-    from vldac.train.distributed import check_engine_installed
+    from vldac.train import distributed
 
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(distributed.importlib.util, "find_spec",
+                        lambda name, *args: (find_spec("json") if installed else None) if name == "deepspeed" else find_spec(name, *args))
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
-    if importlib.util.find_spec("deepspeed") is None:
-        with pytest.raises(ConfigError, match=r"DeepSpeed, which is not installed; pip install 'vldac\[deepspeed\]'"):
-            check_engine_installed()
+    if installed:
+        distributed.check_engine_installed()
     else:
-        check_engine_installed()
+        with pytest.raises(ConfigError, match=r"DeepSpeed, which is not installed; pip install 'vldac\[deepspeed\]'"):
+            distributed.check_engine_installed()
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
-    check_engine_installed()
+    distributed.check_engine_installed()  # no DeepSpeed asked for: nothing to check

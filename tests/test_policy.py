@@ -13,7 +13,7 @@ from vldac.agents import NumberLineInterface
 from vldac.algorithms import value_loss
 from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings
 from vldac.models.loading import ModelLoadError, build_policy, load_policy, save_policy
-from vldac.models.families import declined_fast_paths
+from vldac.models.families import backbone, declined_fast_paths
 from vldac.models.tokens import AnswerTokens, pad_answers
 from vldac.models.vision_cache import frame_key
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
@@ -401,8 +401,18 @@ def test_prompts_met_before_skip_image_processing_only_with_cached_features(fast
 
 
 def test_full_fine_tuning_runs_the_vision_tower_every_time(tiny_qwen2vl_dir):
+    # Trained weights in the vision tower: a cached feature would be stale after one step, so the
+    # tower must run on every forward. Counted by a hook on it, over two scorings of the same frames.
     policy = build_policy(ModelSettings(path=str(tiny_qwen2vl_dir), finetune="full", value_head_hidden=[16]))
-    assert policy.scorer.vision_cache is None
+    calls = []
+    backbone(policy.model).model.visual.register_forward_hook(lambda *args: calls.append(1))
+    envs = numberline_envs(2)
+    prompts = policy.prompts(envs.frame_histories(), envs.instructions())
+    samples = policy.sample(prompts, 1.0, 4)
+    before = len(calls)
+    for _ in range(2):
+        policy.score(policy.prompts(envs.frame_histories(), envs.instructions()), samples.token_ids, samples.token_mask, 1.0)
+    assert len(calls) - before == 2
 
 
 def test_the_shared_prefix_stops_at_the_first_image_and_where_rows_differ():
