@@ -37,7 +37,8 @@ from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 from vldac.agents import LanguageInterface
 from vldac.config import AlgorithmSettings, LoraSettings, ModelSettings, OptimSettings
 from vldac.models.loading import build_policy
-from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
+from vldac.models.families import build_tiny_vlm
+from vldac.models.tiny import TinyVLMSpec
 from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
 from vldac.train.trainer import build_optimizer
 from vldac.train.distributed import Ranks

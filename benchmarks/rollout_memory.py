@@ -31,7 +31,8 @@ VOCABULARY = 150_000
 def build_model(folder: Path) -> None:
     """The benchmark's model: the tiny NumberLine VLM's architecture with a 150,000-token vocabulary."""
     from vldac.agents import NumberLineInterface
-    from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
+    from vldac.models.families import build_tiny_vlm
+    from vldac.models.tiny import TinyVLMSpec
 
     interface = NumberLineInterface()
     corpus = ["user", "assistant", interface.instruction({})] + [

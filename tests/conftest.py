@@ -12,13 +12,13 @@ import torch
 from transformers import GenerationConfig
 
 from vldac.agents import NumberLineInterface
-from vldac.models.families import QWEN_VL_FAMILIES
+from vldac.models.families import FAMILIES as KNOWN_FAMILIES
+from vldac.models.families import FAST_PATH_FAMILIES, build_tiny_vlm
 from vldac.models.smolvlm import VisionTowerSpec, build_smolvlm, find_gguf, load_smollm2
-from vldac.models.tiny import FAMILIES as TINY_FAMILIES
-from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
+from vldac.models.tiny import TinyVLMSpec
 
 SMOLVLM = "smolvlm-135m"
-FAMILIES = [*TINY_FAMILIES, pytest.param(SMOLVLM, marks=pytest.mark.smollm)]
+FAMILIES = [*KNOWN_FAMILIES, pytest.param(SMOLVLM, marks=pytest.mark.smollm)]
 """Every family vldac supports, each with a tiny checkpoint, and the SmolLM2-135M VLM (with a tiny
 random vision tower): the test matrix."""
 FRAME_SIZE = 56
@@ -101,7 +101,7 @@ def family_model_dir(request, tmp_path_factory):
     return saved_family_model(request.param, tmp_path_factory)
 
 
-@pytest.fixture(scope="session", params=QWEN_VL_FAMILIES)
+@pytest.fixture(scope="session", params=FAST_PATH_FAMILIES)
 def fast_path_model_dir(request, tmp_path_factory):
     """A saved tiny random VLM of each family that takes the shared prefix and the vision cache."""
     return saved_family_model(request.param, tmp_path_factory)

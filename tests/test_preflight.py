@@ -16,7 +16,7 @@ from tests.test_cli import tiny_overrides, vldac_here
 from vldac.seeds import EVAL_SEED_START
 from vldac.models.loading import load_base_model
 from vldac.models.policy import VLMPolicy
-from vldac.models.processor import load_processor
+from vldac.models.families import family_processor
 from vldac.models.value_head import ValueHead
 from vldac.preflight import MAX_FRAMES, check_model_folder, check_policy, world_frames
 
@@ -91,7 +91,7 @@ def test_adapters_in_the_vision_tower_are_refused(tiny_qwen2vl_dir):
     vision_linears = [name for name, module in model.named_modules()
                       if ".visual." in f".{name}." and isinstance(module, torch.nn.Linear)]
     model = get_peft_model(model, LoraConfig(r=2, target_modules=vision_linears[:1]))
-    policy = VLMPolicy(model, load_processor(tiny_qwen2vl_dir), ValueHead(model.config.get_text_config().hidden_size, []))
+    policy = VLMPolicy(model, family_processor(tiny_qwen2vl_dir), ValueHead(model.config.get_text_config().hidden_size, []))
     checks = check_policy(policy, *world_frames(*NUMBERLINE, EVAL_SEED_START))
     lora = next(check for check in checks if check.name == "LoRA targets")
     assert not lora.passed and lora.found.startswith("adapters outside the language model, e.g. ")

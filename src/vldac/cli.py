@@ -71,7 +71,7 @@ def _tiny_model(args: argparse.Namespace) -> None:
                          "every family's patches and merges tile 28-pixel squares.")
     output = new_folder(args.output)
     from vldac.config import EnvSettings
-    from vldac.models.tiny import FAMILIES
+    from vldac.models.families import FAMILIES
     from vldac.train.sft import save_tiny_model
 
     if args.family not in FAMILIES:

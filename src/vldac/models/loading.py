@@ -19,10 +19,9 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForImageTextToText, PreTrainedModel
 
 from vldac.config import ModelSettings, PlaySettings, load_config, to_dict
-from vldac.models.families import declined_fast_paths, model_type
+from vldac.models.families import declined_fast_paths, family_processor, model_type
 from vldac.models.manifest import MANIFEST, manifest_problem
 from vldac.models.policy import VLMPolicy
-from vldac.models.processor import load_processor
 from vldac.models.scorer import attention_kernels
 from vldac.models.value_head import ValueHead
 
@@ -155,7 +154,7 @@ def build_policy(
     a fresh float32 value head, and the frozen reference (adapters disabled, or a frozen copy)."""
     check_precision(settings)
     folder = resolve_model_path(settings.path)
-    processor = load_processor(folder)
+    processor = family_processor(folder)
     note_slow_cpu_bfloat16(_dtype(settings.dtype), device)
     model = load_base_model(folder, _dtype(settings.dtype), settings.attn_implementation).to(device)
     check_scoring_attention(model, settings.scoring_attn_implementation)
@@ -266,7 +265,7 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
     broken = next((n for n, p in [*model.named_parameters(), *value_head.named_parameters()] if not torch.isfinite(p).all()), None)
     if broken is not None:
         raise ModelLoadError(f"{folder} holds non-finite weights ({broken}); evaluate an earlier checkpoint of the run instead.")
-    processor = load_processor(processor_folder, model_type(model))
+    processor = family_processor(processor_folder, model_type(model))
     return VLMPolicy(
         model, processor, value_head.to(device), instruction_first=trained.instruction_first,
         vision_cache_frames=ModelSettings().vision_cache_frames,

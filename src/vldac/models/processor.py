@@ -15,7 +15,7 @@ import inspect
 import json
 from pathlib import Path
 
-from transformers import AutoConfig, AutoImageProcessor, AutoProcessor, AutoTokenizer, ProcessorMixin
+from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer, ProcessorMixin
 from transformers.models.internvl.processing_internvl import InternVLProcessor
 from transformers.models.llava_onevision.processing_llava_onevision import LlavaOnevisionProcessor
 from transformers.models.qwen2_vl.processing_qwen2_vl import Qwen2VLProcessor
@@ -124,33 +124,13 @@ class VideoFreeInternVLProcessor(VideoFreeProcessor, InternVLProcessor):
     video_processor_type = "InternVLVideoProcessor"
 
 
-VIDEO_FREE_PROCESSORS: dict[str, type[VideoFreeProcessor]] = {
-    "qwen2_vl": VideoFreeQwen2VLProcessor,
-    "qwen2_5_vl": VideoFreeQwen2_5_VLProcessor,
-    "qwen3_vl": VideoFreeQwen3VLProcessor,
-    "llava_onevision": VideoFreeLlavaOnevisionProcessor,
-    "internvl": VideoFreeInternVLProcessor,
-}
-
-
-def load_processor(path: str | Path, model_type: str | None = None) -> ProcessorMixin:
-    """The multimodal processor saved at ``path`` (a local folder) for a model of ``model_type``
-    (read from the folder's config.json when not given).
-
-    The families of ``VIDEO_FREE_PROCESSORS`` are assembled video-free (see the module docstring);
-    for the others AutoProcessor must return a processor with an image processor (without one it
-    silently returns only the tokenizer, which is refused here).
-    """
-    if model_type is None:
-        try:
-            model_type = AutoConfig.from_pretrained(path).model_type
-        except (OSError, ValueError) as error:
-            raise ValueError(
-                f"The model config {Path(path) / 'config.json'} cannot be read ({str(error).splitlines()[0]}); "
-                "restore the checkpoint's config.json or point model.path at an intact model folder."
-            ) from None
-    if model_type in VIDEO_FREE_PROCESSORS:
-        return VIDEO_FREE_PROCESSORS[model_type].from_folder(path)
+def load_processor(path: str | Path, video_free: type[VideoFreeProcessor] | None = None) -> ProcessorMixin:
+    """The multimodal processor saved at ``path`` (a local folder): assembled by ``video_free`` for
+    a family whose stock processor needs torchvision (see the module docstring), else through
+    AutoProcessor, which must return a processor with an image processor (without one it silently
+    returns only the tokenizer, which is refused here)."""
+    if video_free is not None:
+        return video_free.from_folder(path)
     processor = AutoProcessor.from_pretrained(path, padding_side="left")
     if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
         raise ValueError(

@@ -259,7 +259,7 @@ def _vision_sizes(spec: TinyVLMSpec) -> dict:
 Built = tuple[PreTrainedConfig, ProcessorMixin]
 
 
-def _qwen_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
+def tiny_qwen_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     """Qwen2-VL / Qwen2.5-VL: multimodal RoPE sections in the text config; a vision tower of 14-px
     patches merged 2x2 into tokens; the Qwen2-VL image processor with its pixel budget fixed to
     one frame (so any frame size becomes a whole number of tokens)."""
@@ -297,7 +297,7 @@ def _qwen_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
                                    chat_template=tokenizer.chat_template)
 
 
-def _qwen3_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
+def tiny_qwen3_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     """Qwen3-VL: interleaved multimodal RoPE sections; a vision tower with learned position
     embeddings (one per patch of a frame) and a DeepStack merger after its first block feeding the
     first text layer; 14-px patches (the stock model's are 16) merged 2x2, so frames tokenise as
@@ -328,7 +328,7 @@ def _qwen3_vl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     return config, VideoFreeQwen3VLProcessor(_qwen_image_processor(spec), tokenizer, chat_template=tokenizer.chat_template)
 
 
-def _gemma3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
+def tiny_gemma3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     """Gemma 3: a SigLIP tower without its pooling head, average-pooled 2x2 to
     ``mm_tokens_per_image`` tokens; text layers of sliding-window attention with a last global
     one; the Gemma 3 image processor (a square resize, no pan-and-scan crops), with
@@ -357,7 +357,7 @@ def _gemma3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     return config, processor
 
 
-def _idefics3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
+def tiny_idefics3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     """Idefics3 (SmolVLM): an Idefics3 vision tower whose patches a pixel shuffle (scale factor 2)
     merges 2x2 into tokens, and a Llama text model; the Idefics3 image processor resizing each
     frame to one tile, with no splitting into sub-images (so no <row_i_col_j> tokens)."""
@@ -376,7 +376,7 @@ def _idefics3(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     return config, processor
 
 
-def _llava_onevision(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
+def tiny_llava_onevision(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     """LLaVA-OneVision: a SigLIP tower of 28-px patches (one token each, all of them: the "full"
     feature strategy) and a Qwen2 text model; one any-resolution grid point, the frame itself, so a
     prompt of one frame gets the frame's tokens twice (base and tile) plus a newline per row, and a
@@ -404,7 +404,7 @@ def _llava_onevision(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> B
     return config, processor
 
 
-def _internvl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
+def tiny_internvl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
     """InternVL: an InternViT tower whose patches a pixel shuffle (downsample ratio 0.5) merges 2x2
     into tokens, and a Qwen2 text model; the GOT-OCR2 image processor with one tile per frame
     (``max_patches`` 1: no crops, no thumbnail), with ``image_seq_length`` tokens per tile."""
@@ -428,36 +428,23 @@ def _internvl(spec: TinyVLMSpec, tokenizer: PreTrainedTokenizerFast) -> Built:
 
 
 @dataclass(frozen=True)
-class Family:
-    """How to build one family: its tokens, its config and processor builder, and its model class."""
+class TinyRecipe:
+    """How to build a tiny model of one family: its chat tokens (image markers, end of turn,
+    template), its config and processor builder, and its model class."""
 
     tokens: ChatTokens
     build: Callable[[TinyVLMSpec, PreTrainedTokenizerFast], Built]
     model_class: type[PreTrainedModel]
 
 
-FAMILIES = {
-    "qwen2_vl": Family(QWEN_TOKENS, _qwen_vl, Qwen2VLForConditionalGeneration),
-    "qwen2_5_vl": Family(QWEN_TOKENS, _qwen_vl, Qwen2_5_VLForConditionalGeneration),
-    "qwen3_vl": Family(QWEN_TOKENS, _qwen3_vl, Qwen3VLForConditionalGeneration),
-    "gemma3": Family(GEMMA3_TOKENS, _gemma3, Gemma3ForConditionalGeneration),
-    "idefics3": Family(IDEFICS3_TOKENS, _idefics3, Idefics3ForConditionalGeneration),
-    "llava_onevision": Family(LLAVA_ONEVISION_TOKENS, _llava_onevision, LlavaOnevisionForConditionalGeneration),
-    "internvl": Family(INTERNVL_TOKENS, _internvl, InternVLForConditionalGeneration),
-}
-
-
-def build_tiny_vlm(corpus: list[str], spec: TinyVLMSpec = TinyVLMSpec(), seed: int = 0):
-    """Create the tiny model and its processor from scratch (no download): (model, processor).
-    The model's generation_config ends answers with the family's end-of-answer token (the
-    tokenizer's eos) and pads with the tokenizer's pad token."""
-    if spec.family not in FAMILIES:
-        raise ValueError(f"Tiny model family '{spec.family}' is unknown; use one of {', '.join(FAMILIES)}.")
-    family = FAMILIES[spec.family]
-    tokenizer = train_tokenizer(corpus, spec.vocab_size, family.tokens)
-    config, processor = family.build(spec, tokenizer)
+def build_from_recipe(corpus: list[str], spec: TinyVLMSpec, recipe: TinyRecipe, seed: int = 0):
+    """Create the tiny model of ``recipe``'s family and its processor from scratch (no download):
+    (model, processor). The model's generation_config ends answers with the family's end-of-answer
+    token (the tokenizer's eos) and pads with the tokenizer's pad token."""
+    tokenizer = train_tokenizer(corpus, spec.vocab_size, recipe.tokens)
+    config, processor = recipe.build(spec, tokenizer)
     torch.manual_seed(seed)
-    model = family.model_class(config)
+    model = recipe.model_class(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, processor

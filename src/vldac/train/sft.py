@@ -30,12 +30,12 @@ from transformers import PreTrainedModel, ProcessorMixin
 import vldac.envs
 from vldac.agents import FrameHistory, LanguageInterface, interface_for
 from vldac.config import EnvSettings, SFTConfig, check_output_folder, check_ranges, save_config, to_dict
+from vldac.models.families import build_tiny_vlm, family_processor
 from vldac.models.loading import load_base_model, note_slow_cpu_bfloat16, resolve_model_path, save_play_settings
 from vldac.models.policy import VLMPolicy
-from vldac.models.processor import load_processor
 from vldac.models.tokens import answer_token_ids, pad_answers
 from vldac.models.smolvlm import VisionTowerSpec, build_smolvlm, find_gguf, load_smollm2
-from vldac.models.tiny import TinyVLMSpec, build_tiny_vlm
+from vldac.models.tiny import TinyVLMSpec
 from vldac.models.value_head import ValueHead
 from vldac.provenance import provenance, write_provenance
 from vldac.seeds import TRAINING_SEED_LIMIT
@@ -140,7 +140,7 @@ def base_model(
         language_model, tokenizer = load_smollm2(find_gguf())
         return build_smolvlm(language_model, tokenizer, VisionTowerSpec(image_size=frame_size), seed=config.seed)
     folder = resolve_model_path(config.base)
-    return load_base_model(folder, torch.float32), load_processor(folder)
+    return load_base_model(folder, torch.float32), family_processor(folder)
 
 
 SFT_STATE = "sft_state"
