@@ -160,3 +160,17 @@ def test_paths_that_cannot_be_used_are_one_sentence(kind, tmp_path, capsys, monk
     else:
         overrides, key = [f"name={'x' * 300}"], "name"
     refused(["train", recipe, *overrides], key, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("env.kwargs={frame_size: 0}", "env.kwargs.frame_size=0 does not work: it must be between 16 and 1024"),
+    ("env.kwargs={frame_size: 84, max_steps: 0}", "env.kwargs.max_steps=0 does not work: it must be between 1 and 10000"),
+    ("env.kwargs={frame_size: 8.5}", "env.kwargs.frame_size=8.5 does not work: it must be an integer."),
+    ("model.device=cuda:7", "model.device 'cuda:7'"),
+])
+def test_world_settings_and_devices_out_of_range_are_one_sentence(override, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", override]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("vldac train: ")
+    assert not (tmp_path / "runs").exists()

@@ -68,9 +68,16 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise ModelLoadError(f"model.device '{name}' is not a torch device; use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"model.device '{name}' asks for CUDA, which this machine (or this build of torch) does "
+                             "not have; use auto or cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ModelLoadError(f"model.device '{name}' does not exist: this machine has {torch.cuda.device_count()} CUDA "
+                             "device(s); use cuda:0 to cuda:N-1, or auto.")
+    return device
 
 
 def _dtype(name: str) -> torch.dtype:

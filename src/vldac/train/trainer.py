@@ -27,7 +27,7 @@ from vldac.algorithms import Advantages, algorithm_named
 from vldac.config import ConfigError, check_output_folder, check_ranges, OptimSettings, TrainConfig, load_config, save_config, to_dict
 from vldac.envs import make_world
 from vldac.evaluate import evaluate
-from vldac.models.loading import build_policy, check_precision, resolve_model_path
+from vldac.models.loading import build_policy, check_precision, resolve_device, resolve_model_path
 from vldac.models.policy import VLMPolicy
 from vldac.preflight import check_before_training
 from vldac.provenance import provenance
@@ -100,6 +100,7 @@ def check_config(config: TrainConfig) -> None:
     interface_for(config.env.id, config.env.kwargs)
     make_world(config.env.id, **config.env.kwargs).close()
     resolve_model_path(config.model.path)
+    resolve_device(config.model.device)
     check_precision(config.model)
     if config.train.wandb:
         check_wandb()

@@ -53,6 +53,7 @@ from vldac.envs.alfworld.official import (
 from vldac.envs.alfworld.render import draw_frame, scene_view
 from vldac.envs.alfworld.tasks import OTHER_OBJECT_TYPES, TASK_TYPES, Task, check_floor_plans, sample_task
 from vldac.seeds import EVAL_SEED_START
+from vldac.envs.world_settings import check_world_settings
 
 HELD_OUT_SEEDS_FROM = EVAL_SEED_START
 PLANNER_TASK_TYPES = ("pick_heat_then_place_in_recep", "pick_cool_then_place_in_recep", "pick_two_obj_and_place")
@@ -77,6 +78,7 @@ class ALFWorldWorld(gymnasium.Env):
                  render_mode: str | None = None):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
+        check_world_settings(frame_size=frame_size, max_steps=max_steps)
         unknown = sorted(set(task_types or ()) - set(TASK_TYPES))
         if unknown:
             raise ValueError(f"Unknown ALFWorld task types {unknown}; use some of {', '.join(TASK_TYPES)}.")

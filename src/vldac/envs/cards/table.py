@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium
 import numpy as np
+from vldac.envs.world_settings import check_world_settings
 from gymnasium import spaces
 
 
@@ -16,6 +17,7 @@ class CardTableEnv(gymnasium.Env):
     def __init__(self, frame_size: int, max_steps: int, render_mode: str | None, action_names: list[str]):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
+        check_world_settings(frame_size=frame_size, max_steps=max_steps)
         self.frame_size = frame_size
         self.max_steps = max_steps
         self.render_mode = render_mode

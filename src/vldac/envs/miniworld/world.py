@@ -26,6 +26,7 @@ from gymnasium import spaces
 from vldac.envs.miniworld.engine import INSTALL_OPENGL, MiniWorldUnavailable, load_miniworld
 from vldac.envs.miniworld.navigation import FloorMap
 from vldac.envs.miniworld.tasks import FARAMA_ACTION_INDEX, SIGN_END_INDEX, chosen_actions, task_for
+from vldac.envs.world_settings import check_world_settings
 
 GOAL_OBJECTS = ("box", "key")  # Sign's goal argument: 0 = a box, 1 = a key
 
@@ -48,6 +49,7 @@ class MiniWorldWorld(gymnasium.Env):
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
+        check_world_settings(frame_size=frame_size, max_steps=max_steps)
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be a positive number of steps or None (the task's own limit), got {max_steps}.")
         self.task = task_for(task)

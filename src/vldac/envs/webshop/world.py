@@ -41,6 +41,7 @@ from gymnasium import spaces
 from PIL import Image
 
 from vldac.seeds import EVAL_SEED_START
+from vldac.envs.world_settings import check_world_settings
 
 HELD_OUT_SEEDS_FROM = EVAL_SEED_START
 ORIGINAL_TEST_GOALS, ORIGINAL_TRAIN_GOALS_FROM = 500, 1500
@@ -117,6 +118,7 @@ class WebShopWorld(gymnasium.Env):
     def __init__(self, products: int = 1000, catalogue_seed: int = 0, max_steps: int = 15, frame_size: int = 256,
                  viewport: int = 800, server_url: str | None = None, render_mode: str | None = None,
                  reward: str | None = None):
+        check_world_settings(frame_size=frame_size, max_steps=max_steps)
         _check_extra()
         if reward not in (None, "original", "strict"):
             raise ValueError(f"env.kwargs.reward '{reward}' is unknown; use original (the original WebShop's rules), "
