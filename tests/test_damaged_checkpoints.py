@@ -89,6 +89,15 @@ def test_an_unreadable_file_with_a_rewritten_manifest_is_named_and_skipped(tiny_
     assert "adapter_model.safetensors cannot be read" in capsys.readouterr().err
 
 
+def test_eval_of_an_empty_adapter_under_a_rewritten_manifest_is_one_sentence(tiny_qwen2vl_dir, tmp_path, capsys):
+    _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path, updates=1)
+    (checkpoints / "update_00001" / "adapter_model.safetensors").write_bytes(b"")
+    write_manifest(checkpoints / "update_00001")
+    assert cli.main(["eval", str(checkpoints / "update_00001"), "--env", "vldac/NumberLine-v0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is damaged" in err and "adapter_model.safetensors cannot be read" in err and "Traceback" not in err
+
+
 def test_last_replaced_by_a_regular_file_is_named_and_the_newest_checkpoint_used(tiny_qwen2vl_dir, tmp_path, capsys):
     _, _, checkpoints = saved_run(tiny_qwen2vl_dir, tmp_path)
     (checkpoints / "last").unlink()

@@ -20,7 +20,7 @@ from transformers import AutoModelForImageTextToText, PreTrainedModel
 
 from vldac.config import ModelSettings, PlaySettings, load_config, to_dict
 from vldac.models.families import declined_fast_paths, family_processor, model_type
-from vldac.models.manifest import MANIFEST, manifest_problem
+from vldac.models.manifest import MANIFEST, manifest_problem, unreadable_file
 from vldac.models.policy import VLMPolicy
 from vldac.models.scorer import attention_kernels
 from vldac.models.value_head import ValueHead
@@ -246,7 +246,7 @@ def load_policy(path: str, dtype: str | None = None, device: torch.device | str 
     model is read from adapter_config.json), with its value head when one was saved. The dtype
     defaults to the one it was trained in (float32 when unknown), and so does the prompt layout."""
     folder = resolve_model_path(path)
-    problem = manifest_problem(folder)
+    problem = manifest_problem(folder) or unreadable_file(folder)
     if problem is not None:
         raise ModelLoadError(f"The checkpoint at {folder} is damaged: {problem}; evaluate another checkpoint of the run.")
     if (folder / TRAINER_STATE).is_file() and not (folder / MANIFEST).is_file():

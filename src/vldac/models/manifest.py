@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
+
+from safetensors import safe_open
 
 MANIFEST = "manifest.json"
 
@@ -52,4 +55,25 @@ def manifest_problem(folder: Path) -> str | None:
             return f"{file} has {file.stat().st_size} bytes where {expected['size']} were written"
         if file_digest(file) != expected["sha256"]:
             return f"{file} does not match the checksum written with it"
+    return None
+
+
+def unreadable_file(folder: Path) -> str | None:
+    """The first file of a saved folder whose content cannot be read, and why (None when all can):
+    safetensors files (an empty or cut one, even under a manifest rewritten to match), torch.save
+    archives (``*.pt``) and JSON files."""
+    for file in sorted(folder.rglob("*.safetensors")):
+        try:
+            with safe_open(file, "pt") as weights:
+                weights.keys()
+        except Exception as error:  # safetensors raises its own error types for cut or empty files
+            return f"{file} cannot be read ({error})"
+    for file in sorted(folder.rglob("*.pt")):
+        if not zipfile.is_zipfile(file):
+            return f"{file} cannot be read (not a whole torch.save archive)"
+    for file in sorted(folder.rglob("*.json")):
+        try:
+            json.loads(file.read_text())
+        except (OSError, ValueError) as error:
+            return f"{file} cannot be read ({error})"
     return None

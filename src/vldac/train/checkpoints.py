@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 from peft import PeftModel, set_peft_model_state_dict
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 from vldac.config import PlaySettings
 from vldac.models.loading import TRAINER_STATE, VALUE_HEAD_FILE, load_base_model, save_policy, save_play_settings
-from vldac.models.manifest import MANIFEST, manifest_problem, write_manifest
+from vldac.models.manifest import MANIFEST, manifest_problem, unreadable_file, write_manifest
 from vldac.models.policy import VLMPolicy
 from vldac.provenance import write_provenance
 
@@ -157,19 +155,7 @@ def checkpoint_problem(folder: Path, accept_unverified: bool = False) -> str | N
     if not (folder / MANIFEST).is_file() and not accept_unverified:
         return (f"{folder} has no {MANIFEST}, so its files cannot be verified "
                 "(vldac train --resume RUN --accept-unverified resumes such a checkpoint anyway)")
-    for file in sorted(folder.rglob("*.safetensors")):
-        try:
-            with safe_open(file, "pt") as weights:
-                weights.keys()
-        except Exception as error:  # safetensors raises its own error types for cut or empty files
-            return f"{file} cannot be read ({error})"
-    if (folder / OPTIMIZER_STATE).is_file() and not zipfile.is_zipfile(folder / OPTIMIZER_STATE):
-        return f"{folder / OPTIMIZER_STATE} cannot be read (not a whole torch.save archive)"
-    try:
-        json.loads((folder / TRAINER_STATE).read_text())
-    except (OSError, ValueError) as error:
-        return f"{folder / TRAINER_STATE} cannot be read ({error})"
-    return None
+    return unreadable_file(folder)
 
 
 def load_checkpoint(
