@@ -75,12 +75,13 @@ def cases(cls: type) -> st.SearchStrategy:
 
 
 def refused(arguments: list[str], key: str, folder: Path, capsys) -> None:
+    """``key``: a dotted setting (its last part must be named) or the words the line must hold."""
     before = sorted(folder.rglob("*"))
     assert cli.main(arguments) == 2, arguments
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert key.split(".")[-1] in lines[0], (key, lines[0])
+    assert (key if " " in key else key.split(".")[-1]) in lines[0], (key, lines[0])
     assert sorted(folder.rglob("*")) == before, "a refused command must leave nothing behind"
 
 
@@ -127,12 +128,12 @@ def test_vldac_sweep_refuses_every_setting_out_of_its_range(case, tmp_path, caps
 
 
 @pytest.mark.parametrize(("arguments", "key"), [
-    (["--sample", "--temperature", "0"], "temperature"),
-    (["--temperature", "nan"], "temperature"),
-    (["--history", "0"], "history"),
-    (["--max-new-tokens", "100000"], "max_new_tokens"),
-    (["--dtype", "int4"], "dtype"),
-    (["--invalid-penalty", "inf"], "invalid_penalty"),
+    (["--sample", "--temperature", "0"], "--temperature 0.0 does not work: it must be above 0"),
+    (["--temperature", "nan"], "--temperature nan does not work: it must be a finite number."),
+    (["--history", "0"], "--history 0 does not work"),
+    (["--max-new-tokens", "100000"], "--max-new-tokens 100000 does not work"),
+    (["--dtype", "int4"], "--dtype int4 does not work: it must be one of float32, bfloat16, float16."),
+    (["--invalid-penalty", "inf"], "--invalid-penalty inf does not work: it must be a finite number."),
 ])
 def test_vldac_eval_refuses_flags_out_of_range(arguments, key, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -174,3 +175,14 @@ def test_world_settings_and_devices_out_of_range_are_one_sentence(override, mess
     lines = capsys.readouterr().err.strip().splitlines()
     assert message in lines[-1] and lines[-1].startswith("vldac train: ")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--episodes", "0"], "--episodes 0 does not work: it must be at least 1."),
+    (["--batch-size", "100000"], "--batch-size 100000 does not work: it must be between 1 and 1024."),
+    (["--text-history", "0"], "--text-history 0 does not work"),
+    (["--seed", "-5"], "--seed -5 does not work: it must be at least 0."),
+])
+def test_vldac_bench_flags_go_through_the_declared_ranges(arguments, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    refused(["bench", "cards", "builtin:tiny-numberline", *arguments], message, tmp_path, capsys)

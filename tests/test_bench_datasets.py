@@ -282,7 +282,7 @@ def test_a_dataset_suite_runs_what_its_data_holds(tmp_path, capsys):
     (["bench", "all", "builtin:tiny-numberline"], "suite 'all' asks the dataset suites too"),
     (["bench", "vsi", "builtin:tiny-numberline", "--data", "/nowhere"], "--data /nowhere is not a folder"),
     (["bench", "visualwebbench", "builtin:tiny-numberline", "--data", "{empty}"], "no copy of VisualWebBench"),
-    (["bench", "vsi", "builtin:tiny-numberline", "--data", "{vsi}", "--frames", "0"], "--frames 0 must be at least 1"),
+    (["bench", "vsi", "builtin:tiny-numberline", "--data", "{vsi}", "--frames", "0"], "--frames 0 does not work: it must be at least 1."),
     (["bench", "vsi", "/nowhere/model", "--data", "{vsi}"], "/nowhere/model"),
     (["bench", "vsi", "builtin:tiny-numberline", "--data", "{empty_vsi}"], "holds no VSI-Bench questions"),
     (["bench", "vsi", "builtin:tiny-numberline", "--data", "{vsi}", "--token-budget", "4090",

@@ -155,9 +155,9 @@ def test_bench_command_plays_and_compares_two_models(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["bench", "balrog", "builtin:tiny-numberline", "--environments", "babyai,nethax"], "nethax unknown"),
     (["bench", "balrog", "builtin:tiny-numberline", "--agent", "react"], "agent 'react' is unknown"),
-    (["bench", "balrog", "builtin:tiny-numberline", "--episodes", "0"], "--episodes 0 must be at least 1"),
+    (["bench", "balrog", "builtin:tiny-numberline", "--episodes", "0"], "--episodes 0 does not work: it must be at least 1."),
     (["bench", "balrog", "builtin:tiny-numberline", "--image-history", "17"], "--image-history 17 must be between 0"),
-    (["bench", "balrog", "builtin:tiny-numberline", "--seed", "-1"], "--seed -1 must be 0 or more"),
+    (["bench", "balrog", "builtin:tiny-numberline", "--seed", "-1"], "--seed -1 does not work: it must be at least 0."),
     (["bench", "balrog", "builtin:tiny-numberline", "--max-new-tokens", "5000"], "leaves no room for a prompt"),
     (["bench", "balrog", "/nowhere/model"], "/nowhere/model"),
 ])

@@ -189,7 +189,7 @@ def _eval(args: argparse.Namespace) -> None:
         flags = {"env_kwargs": given_kwargs, "dtype": args.dtype, "temperature": args.temperature,
                  "max_new_tokens": args.max_new_tokens, "history": args.history, "invalid_penalty": args.invalid_penalty}
         play = dataclasses.replace(trained, **{key: value for key, value in flags.items() if value is not None})
-        check_ranges(play)
+        check_ranges(play, flags=True)
         interface_for(play.env_id, play.env_kwargs)
         policy = load_policy(model, dtype=play.dtype, device=device)
         result = evaluate(policy, play, args.episodes, args.seed, num_envs=args.num_envs, greedy=not args.sample)
@@ -212,20 +212,23 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    for flag, count in (("--episodes", args.episodes), ("--max-steps", args.max_steps), ("--batch-size", args.batch_size),
-                        ("--text-history", args.text_history), ("--max-new-tokens", args.max_new_tokens),
-                        ("--token-budget", args.token_budget), ("--frames", args.frames)):
-        if count is not None and count < 1:
-            raise UsageError(f"{flag} {count} must be at least 1.")
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed} must be 0 or more.")
+    from vldac.bench.settings import BenchSettings
+    from vldac.config import check_ranges
+
+    settings = BenchSettings(
+        episodes=args.episodes, seed=args.seed, max_steps=args.max_steps, agent=args.agent,
+        text_history=args.text_history, image_history=args.image_history, max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size, greedy=not args.sample, token_budget=args.token_budget,
+    )
+    check_ranges(settings, flags=True)
+    if args.frames < 1:
+        raise UsageError(f"--frames {args.frames} does not work: it must be at least 1.")
     if not 0 <= args.image_history <= args.text_history:
         raise UsageError(f"--image-history {args.image_history} must be between 0 and --text-history ({args.text_history}).")
     if args.json and (args.json.endswith(("/", os.sep)) or Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
         raise UsageError(f"--json {args.json} must name a file in an existing folder.")
     from vldac.bench.balrog.agents import Agent
     from vldac.bench.report import print_table, suite_report
-    from vldac.bench.settings import BenchSettings
     from vldac.bench.suites import plan, run
     from vldac.models.loading import load_policy, resolve_device, resolve_model_path
     from vldac.provenance import provenance
@@ -237,11 +240,6 @@ def _bench(args: argparse.Namespace) -> None:
     for model in models:
         resolve_model_path(model)
     device = resolve_device(args.device)
-    settings = BenchSettings(
-        episodes=args.episodes, seed=args.seed, max_steps=args.max_steps, agent=args.agent,
-        text_history=args.text_history, image_history=args.image_history, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, greedy=not args.sample, token_budget=args.token_budget,
-    )
     results: dict[tuple[str, str], list] = {}
     for model in models:
         policy = load_policy(model, dtype=args.dtype, device=device)

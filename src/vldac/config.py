@@ -78,26 +78,28 @@ def same_setting(cls: type, name: str) -> Any:
     return field(default=declared.default, default_factory=declared.default_factory, metadata=declared.metadata)
 
 
-def check_ranges(config: Any, prefix: str = "") -> None:
+def check_ranges(config: Any, prefix: str = "", flags: bool = False) -> None:
     """The one range check of a config record and every record inside it: each value against its
     declared ``Allowed`` (and every float finite); one sentence (ConfigError) for the first that
-    is out of range."""
+    is out of range. ``flags``: the record holds a command's flags, named ``--max-steps 0``."""
     for declared in dataclasses.fields(config):
         value = getattr(config, declared.name)
         if dataclasses.is_dataclass(value):
-            check_ranges(value, f"{prefix}{declared.name}.")
+            check_ranges(value, f"{prefix}{declared.name}.", flags)
+        elif flags:
+            check_value("--" + declared.name.replace("_", "-"), value, declared.metadata.get("allowed"), " ")
         else:
             check_value(prefix + declared.name, value, declared.metadata.get("allowed"))
 
 
-def check_value(key: str, value: Any, allowed: Allowed | None) -> None:
+def check_value(key: str, value: Any, allowed: Allowed | None, separator: str = "=") -> None:
     """One sentence naming the key, the value and what is allowed, when ``value`` is out of range."""
     for index, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
         name = key if index is None else f"{key}[{index}]"
         if isinstance(item, float) and not math.isfinite(item):
-            raise ConfigError(f"{name}={item} does not work: it must be a finite number.")
+            raise ConfigError(f"{name}{separator}{item} does not work: it must be a finite number.")
         if allowed is not None and not allowed.admits(item):
-            raise ConfigError(f"{name}={item} does not work: it must be {allowed.requirement()}.")
+            raise ConfigError(f"{name}{separator}{item} does not work: it must be {allowed.requirement()}.")
 
 
 @dataclass

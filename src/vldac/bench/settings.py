@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vldac.config import setting
 from vldac.models.policy import VLMPolicy
 
 
@@ -14,17 +15,17 @@ class BenchSettings:
     (None: BALROG's limits), history lengths, the answer token limit (None: the agent's, 128 naive / 1,024
     chain of thought), the prompt token budget (None: the model's context less the answer's tokens)."""
 
-    episodes: int | None = None
-    seed: int = 0
-    max_steps: int | None = None
+    episodes: int | None = setting(None, at_least=1)
+    seed: int = setting(0, at_least=0)
+    max_steps: int | None = setting(None, at_least=1)
     agent: str = "naive"
-    text_history: int = 16
-    image_history: int = 1
-    max_new_tokens: int | None = None
-    batch_size: int = 16
+    text_history: int = setting(16, at_least=1)
+    image_history: int = setting(1, at_least=0, why="0: text only; at most --text-history")
+    max_new_tokens: int | None = setting(None, at_least=1, why="the model's context limits it further")
+    batch_size: int = setting(16, at_least=1, at_most=1024)
     greedy: bool = True
-    temperature: float = 1.0
-    token_budget: int | None = None
+    temperature: float = setting(1.0, above=0, why="sampling divides the logits by it")
+    token_budget: int | None = setting(None, at_least=1)
 
 
 def model_context(policy: VLMPolicy) -> int:
