@@ -186,3 +186,12 @@ def test_world_settings_and_devices_out_of_range_are_one_sentence(override, mess
 def test_vldac_bench_flags_go_through_the_declared_ranges(arguments, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     refused(["bench", "cards", "builtin:tiny-numberline", *arguments], message, tmp_path, capsys)
+
+
+def test_a_web_world_without_chromium_is_one_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium on it
+    monkeypatch.delenv("VLDAC_CHROMIUM", raising=False)
+    assert cli.main(["eval", "expert", "--env", "vldac/WebShop-v0", "--episodes", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("vldac eval: WebShop worlds see pages through Chromium, which is not installed")

@@ -409,14 +409,16 @@ def one_sentence_runtime_errors() -> tuple[type[RuntimeError], ...]:
     from vldac.bench.datasets.question import DatasetUnavailable
     from vldac.envs.alfworld.engine import ALFWorldUnavailable
     from vldac.envs.miniworld.engine import MiniWorldUnavailable
+    from vldac.envs.webshop.browser import BrowserUnavailable
+    from vldac.envs.webshop.world import WebShopUnavailable
     from vldac.models.loading import ModelLoadError
     from vldac.preflight import PreflightFailed
     from vldac.rollout.collector import WorldCrashed
-    from vldac.train.checkpoints import NonFiniteWeights
+    from vldac.train.checkpoints import CheckpointNotWritten, NonFiniteWeights
     from vldac.train.sweep import CellFailed
 
     return (ModelLoadError, MiniWorldUnavailable, ALFWorldUnavailable, GameUnavailable, DatasetUnavailable, WorldCrashed,
-            NonFiniteWeights, CellFailed, PreflightFailed)
+            NonFiniteWeights, CheckpointNotWritten, CellFailed, PreflightFailed, BrowserUnavailable, WebShopUnavailable)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,8 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
-from vldac.seeds import EVAL_SEED_START
 from vldac.envs.world_settings import check_world_settings
+from vldac.seeds import EVAL_SEED_START
 
 HELD_OUT_SEEDS_FROM = EVAL_SEED_START
 ORIGINAL_TEST_GOALS, ORIGINAL_TRAIN_GOALS_FROM = 500, 1500
