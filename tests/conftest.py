@@ -116,3 +116,11 @@ def tiny_qwen2vl_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def counter_world():
+    """The mock world vldac-test/Counter-v0 (tests.helpers.CounterEnv), registered once per session."""
+    from tests.helpers import register_counter_world
+
+    register_counter_world()

@@ -150,7 +150,7 @@ def test_text_actions_go_through_the_lockstep_envs_and_a_resume_replays_them():
 
 
 def test_eval_plays_the_expert_and_sft_writes_admissible_demonstrations(tmp_path, capsys):
-    from tests.test_cli import vldac_here
+    from tests.helpers import vldac_here
 
     code, stderr = vldac_here(tmp_path, "eval", "expert", "--env", "vldac/ALFWorld-PickAndPlaceSimple-v0", "--episodes", "2")
     assert code == 0, stderr

@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.test_cli import tiny_overrides, vldac_here
-from tests.test_policy import numberline_envs
+from tests.helpers import numberline_envs, tiny_overrides, vldac_here
 from vldac.agents import action_field_offset, format_answer
 from vldac.algorithms import REGISTERED, algorithm_named, value_loss
 from vldac.config import ModelSettings, SweepConfig

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from tests.conftest import FRAME_SIZE
-from tests.test_policy import plain_answers, ragged_observations
+from tests.helpers import plain_answers, ragged_observations
 from vldac import cli
 from vldac.agents import NumberLineInterface
 from vldac.config import ModelSettings, PlaySettings, TrainConfig, load_config

@@ -3,53 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.conftest import FRAME_SIZE
-
-
-def vldac(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ if env is None else env, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-m", "vldac", *args], cwd=cwd, capture_output=True, text=True, env=env)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def vldac_here(cwd: Path, *args: str) -> tuple[int, str]:
-    """``vldac ARGS`` in this process, from folder ``cwd`` (for the paths where a new interpreter
-    adds nothing but its start-up): the exit code and what it wrote to stderr. Torch's thread
-    count and the working folder are restored after it."""
-    from contextlib import chdir, redirect_stderr
-    from io import StringIO
-
-    from vldac import cli
-
-    threads, stderr = torch.get_num_threads(), StringIO()
-    try:
-        with chdir(cwd), redirect_stderr(stderr):
-            code = cli.main(list(args))
-    finally:
-        torch.set_num_threads(threads)
-    return code, stderr.getvalue()
-
-
-def tiny_overrides(model_dir: Path, steps: int) -> list[str]:
-    return [
-        f"model.path={model_dir}", "model.value_head_hidden=[16]", "env.num_envs=4",
-        f"env.kwargs={{frame_size: {FRAME_SIZE}}}", "generation.max_new_tokens=12",
-        "train.rollout_steps=2", f"train.total_env_steps={steps}", "train.checkpoint_every=1",
-        "train.eval_every=2", "train.eval_episodes=4", "algorithm.value_warmup_updates=1",
-        "algorithm.minibatch_size=4", "train.threads=1",
-    ]
+from tests.helpers import killed_after_third_checkpoint, tiny_overrides, vldac, vldac_here, without_timing
 
 
 def test_envs_lists_numberline(tmp_path):
@@ -85,24 +47,6 @@ def test_train_then_eval_writes_the_run_folder_contract(tiny_qwen2vl_dir, tmp_pa
     metrics = json.loads(lines[0])
     assert metrics["episodes"] == 5
     assert {"success_rate", "mean_return", "mean_length", "invalid_rate"} <= set(metrics)
-
-
-VLDAC = (sys.executable, "-m", "vldac")
-
-
-def killed_after_third_checkpoint(overrides: list[str], cwd: Path, launcher: tuple[str, ...] = VLDAC) -> Path:
-    """Start ``vldac train`` (through ``launcher``) as run "killed", kill -9 its whole process
-    group once its third checkpoint exists; its run folder (asserted unfinished)."""
-    process = subprocess.Popen([*launcher, "train", *overrides, "name=killed"], cwd=cwd, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run = cwd / "runs" / "killed"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (run / "checkpoints" / "update_00003").exists():
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (run / "summary.json").exists(), "the run ended before the kill"
-    return run
 
 
 def test_bad_config_key_is_one_sentence_and_exit_2(tmp_path):
@@ -145,14 +89,6 @@ def test_recipes_lists_every_packaged_recipe_with_its_command(capsys):
     assert len(launching.splitlines()) == 1 + 6  # the launch forms, then each accelerate config file
     assert any(line.startswith("vldac train numberline_tiny") and "The default job" in line for line in lines)
     assert any(line.startswith("vldac sft sft_numberline_tiny") for line in lines)
-
-
-TIMING_KEYS = ("seconds", "elapsed")
-
-
-def without_timing(row: dict) -> dict:
-    return {key: value for key, value in row.items()
-            if key not in TIMING_KEYS and not key.endswith(("_seconds", "_per_s", "_mb"))}
 
 
 def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_qwen2vl_dir, tmp_path):

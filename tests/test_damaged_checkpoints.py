@@ -9,8 +9,7 @@ import shutil
 import pytest
 import torch
 
-from tests.test_cli import tiny_overrides, vldac
-from tests.test_policy import lora_policy
+from tests.helpers import lora_policy, tiny_overrides, vldac
 from vldac import cli
 from vldac.config import PlaySettings
 from vldac.models.manifest import write_manifest

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.distributed_update import run_cases
-from tests.test_cli import killed_after_third_checkpoint, tiny_overrides, vldac_here, without_timing
+from tests.helpers import killed_after_third_checkpoint, tiny_overrides, vldac_here, without_timing
 from vldac.train.distributed import Ranks
 
 TWO_RANKS = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")

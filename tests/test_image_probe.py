@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from tests.test_cli import vldac_here
+from tests.helpers import vldac_here
 from vldac.agents import interface_for
 from vldac.algorithms import answer_kl
 from vldac.models.families import backbone

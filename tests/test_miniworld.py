@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import FRAME_SIZE
-from tests.test_cli import tiny_overrides, vldac
-from vldac.agents import FrameHistory, interface_for
+from tests.helpers import tiny_overrides, vldac
+from vldac.agents import interface_for
 from vldac.envs import make_world
 from vldac.envs.miniworld.engine import MiniWorldUnavailable, load_miniworld
 from vldac.envs.miniworld.expert import bearing_to, expert_action, goal_visible, target_side

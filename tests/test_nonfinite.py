@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_policy import lora_policy, numberline_envs
-from tests.test_rollout import CounterInterface, answer
+from tests.helpers import CounterInterface, answer, lora_policy, numberline_envs
 from vldac import cli
 from vldac.config import AlgorithmSettings, PlaySettings
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, WorldCrashed, collect_rollout

@@ -16,42 +16,15 @@ from vldac.models.loading import ModelLoadError, build_policy, load_policy, save
 from vldac.models.families import backbone, declined_fast_paths
 from vldac.models.tokens import AnswerTokens, pad_answers
 from vldac.models.vision_cache import frame_key
-from vldac.rollout.collector import LockstepEnvs, RolloutSettings, collect_rollout
+from vldac.rollout.collector import RolloutSettings, collect_rollout
 from vldac.train.distributed import Ranks
 from vldac.train.update import UpdateBatch, ppo_update
-from tests.conftest import FRAME_SIZE, float32_logprob_atol
-
-
-def numberline_envs(num_envs: int, seed: int = 0, history: int = 1) -> LockstepEnvs:
-    seeds = iter(range(seed, seed + 10_000))
-    return LockstepEnvs(
-        "vldac/NumberLine-v0", num_envs, NumberLineInterface(), history=history, invalid_penalty=-1.0,
-        next_seed=lambda: next(seeds), env_kwargs={"frame_size": FRAME_SIZE},
-    )
+from tests.conftest import float32_logprob_atol
+from tests.helpers import lora_policy, numberline_envs, plain_answers, ragged_observations
 
 
 def texts(n: int) -> list[str]:
     return [NumberLineInterface().instruction({})] * n
-
-
-def lora_policy(folder, **settings):
-    return build_policy(ModelSettings(path=str(folder), value_head_hidden=[16], **settings))
-
-
-def ragged_observations(n: int, seed: int = 0) -> tuple[list[list[np.ndarray]], list[str]]:
-    """n observations with 1-4 random frames each and instructions of different lengths."""
-    rng = np.random.default_rng(seed)
-    histories = [
-        [rng.integers(0, 256, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8) for _ in range(1 + row % 4)] for row in range(n)
-    ]
-    instructions = [NumberLineInterface().instruction({}) + " go" * (3 * row) for row in range(n)]
-    return histories, instructions
-
-
-def plain_answers(policy) -> list[torch.Tensor]:
-    """Three answers of 3, 2 and 1 ordinary tokens."""
-    ids = policy.processor.tokenizer('{"thoughts": "target 3", "action": "+"}', add_special_tokens=False)["input_ids"]
-    return [torch.tensor(ids[:3]), torch.tensor(ids[3:5]), torch.tensor(ids[5:6])]
 
 
 def test_the_end_tokens_are_every_eos_id_of_the_models_generation_config(family_model_dir):

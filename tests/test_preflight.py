@@ -12,7 +12,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from tests.test_cli import tiny_overrides, vldac_here
+from tests.helpers import tiny_overrides, vldac_here
 from vldac.seeds import EVAL_SEED_START
 from vldac.models.loading import load_base_model
 from vldac.models.policy import VLMPolicy

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from vldac.agents import LanguageInterface
 from vldac.algorithms import gae
 from vldac.models.engine import Samples
 from vldac.config import AlgorithmSettings
@@ -19,58 +17,9 @@ from vldac.rollout.collector import (
 )
 from vldac.algorithms import algorithm_named
 from vldac.rollout.modes import Rollout
+from tests.helpers import CounterInterface, answer
 
 
-class CounterEnv(gym.Env):
-    """Frames encode (episode step) in pixel [0,0,0]; action 1 terminates with reward 1, action 0
-    gives reward 0; the env truncates itself after max_steps steps."""
-
-    observation_space = gym.spaces.Box(0, 255, (4, 4, 3), np.uint8)
-    action_space = gym.spaces.Discrete(2)
-    action_names = ["wait", "finish"]
-
-    def __init__(self, max_steps: int = 3, crash_on_step: bool = False, finish_reward: float = 1.0,
-                 crash_on_seeds: tuple[int, ...] = (), hang_seconds: float = 0.0):
-        self.max_steps = max_steps
-        self.crash_on_step = crash_on_step
-        self.finish_reward = finish_reward
-        self.crash_on_seeds = crash_on_seeds
-        self.hang_seconds = hang_seconds
-
-    def _frame(self):
-        frame = np.zeros((4, 4, 3), np.uint8)
-        frame[0, 0, 0] = self.steps
-        return frame
-
-    def reset(self, *, seed=None, options=None):
-        if seed in self.crash_on_seeds:
-            raise RuntimeError(f"no level for seed {seed}")
-        super().reset(seed=seed)
-        self.steps = 0
-        return self._frame(), {"success": False}
-
-    def step(self, action):
-        if self.crash_on_step:
-            raise RuntimeError("boom")
-        time.sleep(self.hang_seconds)
-        self.steps += 1
-        terminated = action == 1
-        truncated = self.steps >= self.max_steps and not terminated
-        reward = self.finish_reward if terminated else 0.0
-        return self._frame(), reward, terminated, truncated, {"success": bool(terminated)}
-
-
-gym.register("vldac-test/Counter-v0", entry_point=CounterEnv)
-
-
-class CounterInterface(LanguageInterface):
-    action_names = ["wait", "finish"]
-
-    def instruction(self, info: dict) -> str:
-        return "count"
-
-    def thoughts(self, info: dict) -> str:
-        return ""
 
 
 class ScriptedPolicy:
@@ -99,10 +48,6 @@ class ScriptedPolicy:
         steps = self.prompts([frames for frames, _ in observations], [text for _, text in observations])
         self.value_calls.append(steps)
         return torch.tensor([10.0 * s + 1 for s in steps])
-
-
-def answer(action: str) -> str:
-    return '{"thoughts": "", "action": "%s"}' % action
 
 
 def make_envs(num_envs=2, penalty=-1.0, **kwargs):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.test_cli import killed_after_third_checkpoint, tiny_overrides, vldac, vldac_here, without_timing
+from tests.helpers import killed_after_third_checkpoint, tiny_overrides, vldac, vldac_here, without_timing
 
 BENCH = ["train.bench_every=2", "train.bench.suite=cards", "train.bench.environments=[numberline,blackjack]",
          "train.bench.episodes=2", "generation.max_new_tokens=8"]

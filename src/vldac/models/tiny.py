@@ -21,25 +21,18 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     Gemma3Config,
-    Gemma3ForConditionalGeneration,
     Gemma3Processor,
     Idefics3Config,
-    Idefics3ForConditionalGeneration,
     Idefics3Processor,
     InternVLConfig,
-    InternVLForConditionalGeneration,
     LlavaOnevisionConfig,
-    LlavaOnevisionForConditionalGeneration,
     PreTrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
     ProcessorMixin,
     Qwen2_5_VLConfig,
-    Qwen2_5_VLForConditionalGeneration,
     Qwen2VLConfig,
-    Qwen2VLForConditionalGeneration,
     Qwen3VLConfig,
-    Qwen3VLForConditionalGeneration,
 )
 from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
 from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from pathlib import Path
 
 from vldac.bench.datasets.question import Dataset, DatasetUnavailable, Question, decoded_image, read_rows
 

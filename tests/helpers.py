@@ -1,0 +1,173 @@
+"""What several test modules share: running the vldac command, tiny training overrides, a
+killed run, small worlds and policies, and a mock world (``vldac-test/Counter-v0``, registered by
+``register_counter_world``, which the test session calls once). No tests here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tests.conftest import FRAME_SIZE
+from vldac.agents import LanguageInterface, NumberLineInterface
+from vldac.config import ModelSettings
+from vldac.models.loading import build_policy
+from vldac.rollout.collector import LockstepEnvs
+
+COUNTER_WORLD = "vldac-test/Counter-v0"
+
+
+def vldac(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-m", "vldac", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def vldac_here(cwd: Path, *args: str) -> tuple[int, str]:
+    """``vldac ARGS`` in this process, from folder ``cwd`` (for the paths where a new interpreter
+    adds nothing but its start-up): the exit code and what it wrote to stderr. Torch's thread
+    count and the working folder are restored after it."""
+    from contextlib import chdir, redirect_stderr
+    from io import StringIO
+
+    from vldac import cli
+
+    threads, stderr = torch.get_num_threads(), StringIO()
+    try:
+        with chdir(cwd), redirect_stderr(stderr):
+            code = cli.main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+    return code, stderr.getvalue()
+
+
+def tiny_overrides(model_dir: Path, steps: int) -> list[str]:
+    return [
+        f"model.path={model_dir}", "model.value_head_hidden=[16]", "env.num_envs=4",
+        f"env.kwargs={{frame_size: {FRAME_SIZE}}}", "generation.max_new_tokens=12",
+        "train.rollout_steps=2", f"train.total_env_steps={steps}", "train.checkpoint_every=1",
+        "train.eval_every=2", "train.eval_episodes=4", "algorithm.value_warmup_updates=1",
+        "algorithm.minibatch_size=4", "train.threads=1",
+    ]
+
+
+VLDAC = (sys.executable, "-m", "vldac")
+
+
+def killed_after_third_checkpoint(overrides: list[str], cwd: Path, launcher: tuple[str, ...] = VLDAC) -> Path:
+    """Start ``vldac train`` (through ``launcher``) as run "killed", kill -9 its whole process
+    group once its third checkpoint exists; its run folder (asserted unfinished)."""
+    process = subprocess.Popen([*launcher, "train", *overrides, "name=killed"], cwd=cwd, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = cwd / "runs" / "killed"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "checkpoints" / "update_00003").exists():
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run / "summary.json").exists(), "the run ended before the kill"
+    return run
+
+
+TIMING_KEYS = ("seconds", "elapsed")
+
+
+def without_timing(row: dict) -> dict:
+    return {key: value for key, value in row.items()
+            if key not in TIMING_KEYS and not key.endswith(("_seconds", "_per_s", "_mb"))}
+
+
+def numberline_envs(num_envs: int, seed: int = 0, history: int = 1) -> LockstepEnvs:
+    seeds = iter(range(seed, seed + 10_000))
+    return LockstepEnvs(
+        "vldac/NumberLine-v0", num_envs, NumberLineInterface(), history=history, invalid_penalty=-1.0,
+        next_seed=lambda: next(seeds), env_kwargs={"frame_size": FRAME_SIZE},
+    )
+
+
+def lora_policy(folder, **settings):
+    return build_policy(ModelSettings(path=str(folder), value_head_hidden=[16], **settings))
+
+
+def ragged_observations(n: int, seed: int = 0) -> tuple[list[list[np.ndarray]], list[str]]:
+    """n observations with 1-4 random frames each and instructions of different lengths."""
+    rng = np.random.default_rng(seed)
+    histories = [
+        [rng.integers(0, 256, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8) for _ in range(1 + row % 4)] for row in range(n)
+    ]
+    instructions = [NumberLineInterface().instruction({}) + " go" * (3 * row) for row in range(n)]
+    return histories, instructions
+
+
+def plain_answers(policy) -> list[torch.Tensor]:
+    """Three answers of 3, 2 and 1 ordinary tokens."""
+    ids = policy.processor.tokenizer('{"thoughts": "target 3", "action": "+"}', add_special_tokens=False)["input_ids"]
+    return [torch.tensor(ids[:3]), torch.tensor(ids[3:5]), torch.tensor(ids[5:6])]
+
+
+class CounterEnv(gym.Env):
+    """Frames encode (episode step) in pixel [0,0,0]; action 1 terminates with reward 1, action 0
+    gives reward 0; the env truncates itself after max_steps steps."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 4, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+    action_names = ["wait", "finish"]
+
+    def __init__(self, max_steps: int = 3, crash_on_step: bool = False, finish_reward: float = 1.0,
+                 crash_on_seeds: tuple[int, ...] = (), hang_seconds: float = 0.0):
+        self.max_steps = max_steps
+        self.crash_on_step = crash_on_step
+        self.finish_reward = finish_reward
+        self.crash_on_seeds = crash_on_seeds
+        self.hang_seconds = hang_seconds
+
+    def _frame(self):
+        frame = np.zeros((4, 4, 3), np.uint8)
+        frame[0, 0, 0] = self.steps
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        if seed in self.crash_on_seeds:
+            raise RuntimeError(f"no level for seed {seed}")
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._frame(), {"success": False}
+
+    def step(self, action):
+        if self.crash_on_step:
+            raise RuntimeError("boom")
+        time.sleep(self.hang_seconds)
+        self.steps += 1
+        terminated = action == 1
+        truncated = self.steps >= self.max_steps and not terminated
+        reward = self.finish_reward if terminated else 0.0
+        return self._frame(), reward, terminated, truncated, {"success": bool(terminated)}
+
+
+class CounterInterface(LanguageInterface):
+    action_names = ["wait", "finish"]
+
+    def instruction(self, info: dict) -> str:
+        return "count"
+
+    def thoughts(self, info: dict) -> str:
+        return ""
+
+
+def answer(action: str) -> str:
+    return '{"thoughts": "", "action": "%s"}' % action
+
+
+def register_counter_world() -> None:
+    """Register the mock world ``vldac-test/Counter-v0`` with gymnasium (once)."""
+    if COUNTER_WORLD not in gym.registry:
+        gym.register(COUNTER_WORLD, entry_point=CounterEnv)
