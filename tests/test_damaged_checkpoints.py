@@ -153,6 +153,7 @@ def test_resume_continues_from_the_newest_intact_checkpoint(tiny_qwen2vl_dir, tm
     assert [row["update"] for row in rows] == [1, 2, 3]
 
 
+@pytest.mark.slow  # two short trainings: .ci/run runs it after the default suite
 def test_resume_before_the_first_checkpoint_starts_the_run_again_in_its_folder(tiny_qwen2vl_dir, tmp_path):
     vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "train.eval_every=0", "name=early", cwd=tmp_path)
     run = tmp_path / "runs" / "early"

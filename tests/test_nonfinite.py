@@ -106,9 +106,9 @@ def test_eval_refuses_a_checkpoint_with_non_finite_weights(tiny_qwen2vl_dir, tmp
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--episodes", "0"], "--episodes 0 must be at least 1."),
-    (["--episodes", "-3"], "--episodes -3 must be at least 1."),
-    (["--num-envs", "0"], "--num-envs 0 must be at least 1."),
+    (["--episodes", "0"], "--episodes 0 does not work: it must be at least 1."),
+    (["--episodes", "-3"], "--episodes -3 does not work: it must be at least 1."),
+    (["--num-envs", "0"], "--num-envs 0 does not work: it must be between 1 and 1024"),
     (["--env-kwargs", "[1, 2]"], "is not a JSON object"),
     (["--env-kwargs", "{frame"], "is not a JSON object"),
 ])

@@ -154,16 +154,14 @@ def _sweep(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from vldac.agents import interface_for
-    from vldac.evaluate import across_runs, evaluate, evaluate_expert
+    from vldac.evaluate import EvaluationSize, across_runs, evaluate, evaluate_expert
     from vldac.config import PlaySettings, check_ranges
     from vldac.models.loading import load_policy, read_play_settings, resolve_device, resolve_model_path
     from vldac.provenance import provenance, read_provenance
 
     if args.seed < EVAL_SEED_START:
         print(f"Warning: seeds below {EVAL_SEED_START:,} are training seeds.", file=sys.stderr)
-    for flag, count in (("--episodes", args.episodes), ("--num-envs", args.num_envs)):
-        if count < 1:
-            raise UsageError(f"{flag} {count} must be at least 1.")
+    check_ranges(EvaluationSize(args.episodes, args.num_envs), flags=True)
     try:
         given_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else None
     except json.JSONDecodeError:

@@ -4,17 +4,26 @@ scripted expert on the same seeds for comparison."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 import vldac.envs
 from vldac.agents import interface_for
-from vldac.config import PlaySettings
+from vldac.config import ROLLOUT_MEMORY, PlaySettings, setting
 from vldac.models.policy import VLMPolicy
 from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings, StepTiming, step_envs
 from vldac.seeds import EVAL_SEED_START
 
+
+
+@dataclass
+class EvaluationSize:
+    """How many episodes an evaluation plays (one per seed), and how many worlds run at once."""
+
+    episodes: int = setting(200, at_least=1)
+    num_envs: int = setting(32, at_least=1, at_most=1024, why=ROLLOUT_MEMORY)
 
 
 def evaluate(
