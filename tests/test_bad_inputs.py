@@ -195,3 +195,10 @@ def test_a_web_world_without_chromium_is_one_sentence(tmp_path, capsys, monkeypa
     assert cli.main(["eval", "expert", "--env", "vldac/WebShop-v0", "--episodes", "1"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("vldac eval: WebShop worlds see pages through Chromium, which is not installed")
+
+
+def test_an_unknown_miniworld_task_is_one_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "env.id=vldac/MiniWorld-OneRoom-v0", "env.kwargs={task: Bogus}"]) == 2
+    assert "is not a MiniWorld task" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "runs").exists()

@@ -178,3 +178,16 @@ def test_an_unparsable_model_config_is_one_sentence_and_leaves_no_run(tiny_qwen2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("vldac train: ") and "config.json" in err and "Traceback" not in err, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_with_no_checkpoint_left_but_a_stray_last_is_not_silently_restarted(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    assert newest_intact_checkpoint(checkpoints) is None  # stopped before its first checkpoint
+    (checkpoints / "last").write_text("update_00003")
+    with pytest.raises(FileNotFoundError, match="last is not a link to a checkpoint"):
+        newest_intact_checkpoint(checkpoints)
+    (checkpoints / "last").unlink()
+    (tmp_path / "summary.json").write_text("{}")  # a finished run whose checkpoints are gone
+    with pytest.raises(FileNotFoundError, match="No intact checkpoint"):
+        newest_intact_checkpoint(checkpoints)

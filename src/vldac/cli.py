@@ -146,7 +146,7 @@ def _sweep(args: argparse.Namespace) -> None:
     from vldac.config import SweepConfig, load_config, read_recipe
     from vldac.train.sweep import run_sweep
 
-    config = load_config(SweepConfig, read_recipe(args.spec, ""), args.overrides)
+    config = load_config(SweepConfig, read_recipe(args.spec, "", what="Sweep spec"), args.overrides)
     sweep_dir = run_sweep(config)
     print((sweep_dir / "results.md").read_text())
     print(f"Sweep results in {sweep_dir}", file=sys.stderr)

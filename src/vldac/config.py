@@ -305,7 +305,7 @@ class TrainConfig:
     """Everything a ``vldac train`` run needs; saved resolved into every run folder."""
 
     name: str = "numberline-tiny"
-    seed: int = 0
+    seed: int = setting(0, at_least=0, at_most=2**32 - 1)
     output_dir: str = "runs"
     model: ModelSettings = field(default_factory=ModelSettings)
     env: EnvSettings = field(default_factory=EnvSettings)
@@ -354,7 +354,7 @@ class SFTConfig:
     """
 
     name: str = "sft-numberline-tiny"
-    seed: int = 0
+    seed: int = setting(0, at_least=0, at_most=2**32 - 1)
     output: str = "runs/sft-numberline-tiny"
     base: str = "new:tiny"
     env: EnvSettings = field(default_factory=EnvSettings)
@@ -515,7 +515,7 @@ def leading_sentence(text: str) -> str:
     return joined[: end + 1] if end >= 0 else joined
 
 
-def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:
+def read_recipe(path: str | Path | None, default_recipe: str, what: str = "Recipe") -> dict[str, Any]:
     """The YAML mapping of a recipe file, or of the packaged recipe ``default_recipe`` when path is None.
 
     A bare name such as ``numberline_tiny`` also finds the packaged recipe of that name.
@@ -529,15 +529,15 @@ def read_recipe(path: str | Path | None, default_recipe: str) -> dict[str, Any]:
         if not file.exists() and packaged.is_file():
             text, source = packaged.read_text(), f"packaged recipe {path}"
         elif not file.exists():
-            raise ConfigError(f"Recipe file '{path}' does not exist; give a YAML path or a packaged recipe name.")
+            raise ConfigError(f"{what} file '{path}' does not exist; give a YAML path or a packaged recipe name.")
         else:
-            text, source = read_text_file(file, "Recipe"), str(file)
+            text, source = read_text_file(file, what), str(file)
     try:
         tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
-        raise ConfigError(f"Recipe {source} is not valid YAML: {error}.") from None
+        raise ConfigError(f"{what} {source} is not valid YAML: {error}.") from None
     if not isinstance(tree, dict):
-        raise ConfigError(f"Recipe {source} must be a mapping of settings at the top level.")
+        raise ConfigError(f"{what} {source} must be a mapping of settings at the top level.")
     return tree
 
 
@@ -556,8 +556,8 @@ def read_text_file(file: Path, what: str) -> str:
         raise ConfigError(f"{what} '{file}' cannot be read ({error.strerror or error}); check its permissions.") from None
 
 
-NAME_BYTES = 255
-"""The longest file name most file systems take."""
+NAME_BYTES = 255 - 8
+"""The longest run name: most file systems take 255-byte names, less room for a "-2" ... suffix."""
 
 
 def check_output_folder(key: str, folder: str | Path, name_key: str | None = None, name: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """Language interfaces: prompts from frames and text, safe parsing of answers into actions.
 
-Depends on the Python standard library, and on the pure parts of the worlds that describe
-MiniWorld's tasks and expert (no OpenGL).
+Depends on the Python standard library and on the worlds' pure parts (no torch): the registry,
+which names each world's interface, and MiniWorld's task descriptions and expert (no OpenGL).
 """
 
 from importlib import import_module

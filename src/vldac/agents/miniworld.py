@@ -5,7 +5,7 @@ import math
 from vldac.agents.base import LanguageInterface
 from vldac.agents.parsing import ParsedAnswer, parse_answer
 from vldac.envs.miniworld.expert import goal_visible, target_side
-from vldac.envs.miniworld.tasks import TASKS, MiniWorldTask, chosen_actions
+from vldac.envs.miniworld.tasks import MiniWorldTask, chosen_actions, task_for
 
 SIDES = ("ahead", "left", "right")
 FAR = 2.5  # metres: the distance from which the red box counts as far in the state key
@@ -21,7 +21,7 @@ class MiniWorldInterface(LanguageInterface):
     @classmethod
     def for_world(cls, world_kwargs: dict) -> "MiniWorldInterface":
         """The registered world's task, with the run's ``actions`` setting."""
-        return cls(TASKS[world_kwargs["task"]], world_kwargs.get("actions"))
+        return cls(task_for(world_kwargs["task"]), world_kwargs.get("actions"))
 
     def instruction(self, info: dict) -> str:
         """The mission and the numbered actions, e.g. ``Go to the red box. The images are your

@@ -18,9 +18,11 @@ Choices the paper leaves open, as made here:
 - o^i_t is the observation as the policy's prompt holds it: every frame of its frame history bit
   for bit (shape, dtype and bytes) and the instruction text. Equality is exact, no similarity.
 - Anchor groups never cross episode groups (two seeds' states are not compared).
-- gamma is ``algorithm.gamma``; the paper uses 0.95 (the GiGPO recipe lines set it).
-- omega = 1 (the paper's weight); F_norm is the standard deviation (the paper's default; its
-  "mean_norm" variant divides by 1).
+- gamma is ``algorithm.gamma``, whose default is VL-DAC's 0.99; the paper uses 0.95, so set
+  ``algorithm.gamma=0.95`` with ``algorithm.name=gigpo`` (the robustness study's cells do).
+- omega = 1 (the paper's weight); F_norm is the population standard deviation plus eps 1e-6, as
+  vldac's GRPO (``group_normalized``; the paper's default normalisation is the standard deviation,
+  its "mean_norm" variant divides by 1; verl-agent takes the sample standard deviation).
 """
 
 from __future__ import annotations

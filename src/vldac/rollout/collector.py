@@ -72,7 +72,7 @@ class LockstepEnvs:
     ``MAX_CONSECUTIVE_FAILURES`` failures of one world in a row (with no step that worked and no
     episode that ended without a crash between them) stop the run. When
     ``next_seed`` returns None (a finite list of evaluation seeds ran out), the env stops; so
-    does an env whose episode ended when ``autoreset`` is off (the group algorithms).
+    does an env whose episode ended when ``autoreset`` is off (the episode-groups rollout mode).
     """
 
     def __init__(
@@ -282,7 +282,7 @@ class LockstepEnvs:
 
     def start_groups(self, group_size: int) -> None:
         """Begin one episode in every env, the envs of each consecutive group of ``group_size``
-        on the same seed (the same task), for the group algorithms."""
+        on the same seed (the same task), for the episode-groups rollout mode."""
         for first in range(0, self.num_envs, group_size):
             seed = self.next_seed()
             for index in range(first, first + group_size):
@@ -355,7 +355,7 @@ def step_envs(
 def collect_rollout(
     envs: LockstepEnvs, policy: VLMPolicy, settings: RolloutSettings, num_steps: int
 ) -> tuple[RolloutBuffer, EpisodeStats, StepTiming]:
-    """Step all envs ``num_steps`` times with sampled answers (the critic algorithms); returns
+    """Step all envs ``num_steps`` times with sampled answers (the steps rollout mode); returns
     the buffer with bootstrap values filled in, the finished episodes and timing figures."""
     buffer = RolloutBuffer(num_steps, envs.num_envs)
     stats = EpisodeStats()
@@ -375,7 +375,7 @@ def collect_group_episodes(
     envs: LockstepEnvs, policy: VLMPolicy, settings: RolloutSettings, group_size: int
 ) -> tuple[list[list[StepRecord]], EpisodeStats, StepTiming]:
     """One episode in every env, each consecutive group of ``group_size`` envs on one seed
-    (LOOP, GRPO). Envs whose episode ended wait until the last one ends, so every group is
+    (the episode-groups rollout mode: LOOP, GRPO, GiGPO). Envs whose episode ended wait until the last one ends, so every group is
     complete when this returns. Returns one trajectory (list of records) per env."""
     envs.start_groups(group_size)
     trajectories: list[list[StepRecord]] = [[] for _ in range(envs.num_envs)]

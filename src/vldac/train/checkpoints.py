@@ -126,7 +126,8 @@ def saved_checkpoints(checkpoints: Path) -> list[Path]:
 def newest_intact_checkpoint(checkpoints: Path, accept_unverified: bool = False) -> Path | None:
     """The checkpoint a resumed run continues from: ``last`` when it is intact, else the newest
     intact one (what was wrong with the others is printed); None when the run has no checkpoint
-    yet; one sentence when it has some and none is intact (``checkpoint_problem``)."""
+    yet (no checkpoint folder, no ``last`` and no summary of a finished run); one sentence when it
+    had some and none is intact (``checkpoint_problem``)."""
     last = checkpoints / "last"
     candidates = [last.resolve()] if last.is_symlink() else []
     candidates += [path for path in reversed(saved_checkpoints(checkpoints)) if path not in candidates]
@@ -139,8 +140,8 @@ def newest_intact_checkpoint(checkpoints: Path, accept_unverified: bool = False)
                 print(f"Resuming from {candidate.name}: {'; '.join(damaged)}.", file=sys.stderr)
             return candidate
         damaged.append(problem)
-    if not candidates:
-        return None
+    if not candidates and not damaged and not (checkpoints.parent / "summary.json").exists():
+        return None  # the run stopped before its first checkpoint
     raise FileNotFoundError(f"No intact checkpoint in {checkpoints} ({'; '.join(damaged)}); start the run again.")
 
 

@@ -63,7 +63,7 @@ def expand_cells(config: SweepConfig) -> list[Cell]:
         entry = dict(entry)
         algorithm = entry.pop("algorithm", None)
         if algorithm is None:
-            raise ValueError("Every sweep cell needs an 'algorithm' key (vldac, rl4vlm, loop or grpo).")
+            raise ValueError("Every sweep cell needs an 'algorithm' key (one of the registered algorithms: vldac, rl4vlm, loop, grpo, gigpo).")
         fixed = entry.pop("fixed", {}) or {}
         grid = entry.pop("grid", {}) or {}
         if entry:
@@ -97,7 +97,8 @@ def check_cells(config: SweepConfig, cells: list[Cell]) -> None:
             continue
         checked.add((cell.algorithm, cell.overrides))
         try:
-            check_config(load_config(TrainConfig, read_recipe(config.recipe, config.recipe), cell_overrides(config, cell, Path("."))))
+            check_config(load_config(TrainConfig, read_recipe(config.recipe, config.recipe),
+                                     cell_overrides(config, cell, Path(config.output_dir) / config.name)))
         except (ConfigError, ModelLoadError, ValueError) as error:
             raise ConfigError(f"Sweep cell {cell.name}: {error}") from None
 

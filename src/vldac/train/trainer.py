@@ -89,12 +89,14 @@ class Progress:
     """CPU time of this rank's process over the run's updates (user + system, every thread)."""
 
 
-def check_config(config: TrainConfig) -> None:
-    """Settings that are well-typed but do not fit together, caught before anything is written."""
+def check_config(config: TrainConfig, resuming: bool = False) -> None:
+    """Settings that are well-typed but do not fit together, caught before anything is written (a
+    resumed run writes into its own folder, so its output folder is not checked again)."""
     algorithm = config.algorithm
     problems = algorithm_named(algorithm.name).problems(algorithm, config.env.num_envs)
     check_ranges(config)
-    check_output_folder("output_dir", config.output_dir, "name", config.name)
+    if not resuming:
+        check_output_folder("output_dir", config.output_dir, "name", config.name)
     if problems:
         raise ConfigError(problems[0])
     interface_for(config.env.id, config.env.kwargs)
@@ -141,7 +143,7 @@ class TrainingRun:
 
     def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool, ranks: Ranks,
                  accept_unverified: bool = False):
-        check_config(config)
+        check_config(config, resuming=resume is not None)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
         torch.manual_seed(config.seed)  # the same initial adapters and value head on every rank

@@ -50,8 +50,6 @@ class MiniWorldWorld(gymnasium.Env):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'.")
         check_world_settings(frame_size=frame_size, max_steps=max_steps)
-        if max_steps is not None and max_steps < 1:
-            raise ValueError(f"max_steps must be a positive number of steps or None (the task's own limit), got {max_steps}.")
         self.task = task_for(task)
         self.action_names = list(chosen_actions(self.task, actions))
         self.frame_size = frame_size
