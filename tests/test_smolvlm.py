@@ -159,7 +159,7 @@ def test_a_warm_start_from_the_wheel_trains_every_weight_in_bfloat16_autocast(tm
 
 def test_sft_settings_it_cannot_use_are_one_sentence_before_any_demonstration(tmp_path, monkeypatch):
     monkeypatch.setattr("vldac.train.sft.collect_demonstrations", lambda *args: pytest.fail("demonstrations collected"))
-    for settings, message in (({"autocast": "float8"}, "autocast 'float8' is not supported"),
+    for settings, message in (({"autocast": "float8"}, "autocast=float8 does not work: it must be one of bfloat16"),
                               ({"micro_batch_size": 64}, "micro_batch_size 64 must be between 0"),
                               ({"base": "new:smolvlm-135m", "env": EnvSettings(kwargs={"frame_size": 90})},
                                "env.kwargs.frame_size 90 must be a multiple of 28"),

@@ -40,6 +40,7 @@ class SharedBrowser:
             self.browser = None
             self.restarts += 1
         if self.browser is None:
+            executable = chromium_executable()  # before Playwright starts its event loop: nothing to stop if it fails
             if self.playwright is None:
                 try:
                     from playwright.sync_api import sync_playwright
@@ -47,7 +48,7 @@ class SharedBrowser:
                     raise BrowserUnavailable("WebShop worlds need Playwright: pip install 'vldac[webshop]'.") from error
                 self.playwright = sync_playwright().start()
                 atexit.register(self.close)
-            self.browser = self.playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_FLAGS)
+            self.browser = self.playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         return self.browser.new_page(viewport={"width": width, "height": height})
 
     def close(self) -> None:
