@@ -158,7 +158,8 @@ def test_resume_before_the_first_checkpoint_starts_the_run_again_in_its_folder(t
     vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 8), "train.eval_every=0", "name=early", cwd=tmp_path)
     run = tmp_path / "runs" / "early"
     first = (run / "metrics.jsonl").read_text()
-    shutil.rmtree(run / "checkpoints")  # as if killed before its first checkpoint was written
+    shutil.rmtree(run / "checkpoints")  # as if killed before its first checkpoint was written,
+    (run / "summary.json").unlink()  # so before its end too
     (run / "metrics.jsonl").write_text('{"update": 1, "env_steps": 8}\n')  # a row it had logged
     result = vldac("train", "--resume", str(run), cwd=tmp_path)
     assert "stopped before its first checkpoint: starting it again" in result.stderr
