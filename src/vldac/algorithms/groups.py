@@ -19,21 +19,30 @@ if TYPE_CHECKING:
     from vldac.config import AlgorithmSettings
 
 
-class LOOP(EpisodeGroupAlgorithm):
+class TrajectoryGroupAlgorithm(EpisodeGroupAlgorithm):
+    """One advantage per trajectory from the returns of its group (``trajectory_advantages``),
+    given to all of its steps (each group lives on one rank)."""
+
+    def trajectory_advantages(self, returns: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+        """returns [E], group_ids [E] -> advantages [E]."""
+        raise NotImplementedError
+
+    def advantages(self, rollout: RolloutData, settings: AlgorithmSettings, collectives: Collectives) -> Advantages:
+        trajectories = rollout.trajectories
+        groups = self.group_ids(trajectories, settings.group_size)
+        per_trajectory = self.trajectory_advantages(self.episode_returns(trajectories), groups)
+        return Advantages(self.per_step(per_trajectory, trajectories), torch.zeros(len(rollout.records)))
+
+
+class LOOP(TrajectoryGroupAlgorithm):
     name = "loop"
 
-    def advantages(self, rollout: RolloutData, settings: AlgorithmSettings, collectives: Collectives) -> Advantages:
-        """One leave-one-out advantage per trajectory, given to all of its steps (its group lives on one rank)."""
-        trajectories = rollout.trajectories
-        per_trajectory = leave_one_out(self.episode_returns(trajectories), self.group_ids(trajectories, settings.group_size))
-        return Advantages(self.per_step(per_trajectory, trajectories), torch.zeros(len(rollout.records)))
+    def trajectory_advantages(self, returns: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+        return leave_one_out(returns, group_ids)
 
 
-class GRPO(EpisodeGroupAlgorithm):
+class GRPO(TrajectoryGroupAlgorithm):
     name = "grpo"
 
-    def advantages(self, rollout: RolloutData, settings: AlgorithmSettings, collectives: Collectives) -> Advantages:
-        """One group-normalised advantage per trajectory, given to all of its steps."""
-        trajectories = rollout.trajectories
-        per_trajectory = group_normalized(self.episode_returns(trajectories), self.group_ids(trajectories, settings.group_size))
-        return Advantages(self.per_step(per_trajectory, trajectories), torch.zeros(len(rollout.records)))
+    def trajectory_advantages(self, returns: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+        return group_normalized(returns, group_ids)
