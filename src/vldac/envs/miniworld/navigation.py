@@ -62,6 +62,18 @@ class FloorMap:
         self.shape = tuple(int(n) for n in np.ceil((corners.max(axis=0) - self.origin) / RESOLUTION) + 1)
         self._centres = self.centre(np.indices(self.shape).transpose(1, 2, 0))
 
+    def __eq__(self, other: object) -> bool:
+        """Maps of the same layout and goal are equal (so a seed's infos compare equal, as
+        gymnasium's determinism check asks)."""
+        if not isinstance(other, FloorMap):
+            return NotImplemented
+        return (np.array_equal(self.walls, other.walls) and self.obstacles == other.obstacles
+                and np.array_equal(self.goal, other.goal) and self.reach == other.reach
+                and len(self.rooms) == len(other.rooms)
+                and all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(self.rooms, other.rooms)))
+
+    __hash__ = None
+
     @cached_property
     def free(self) -> np.ndarray:
         """[shape] bool: the cells where the agent fits (built on first use: a world only pays for

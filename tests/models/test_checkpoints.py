@@ -7,7 +7,7 @@ import json
 import numpy as np
 import torch
 
-from tests.conftest import FRAME_SIZE
+from tests.helpers import FRAME_SIZE
 from tests.helpers import plain_answers, ragged_observations
 from vldac import cli
 from vldac.agents import NumberLineInterface

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import FRAME_SIZE
+from tests.helpers import FRAME_SIZE
 from tests.helpers import killed_after_third_checkpoint, tiny_overrides, vldac, vldac_here, without_timing
 
 

@@ -22,7 +22,7 @@ from vldac.train.distributed import Ranks
 from vldac.train.sft import run_sft
 from vldac.train.trainer import rescore
 from vldac.train.update import UpdateBatch, ppo_update
-from tests.conftest import FRAME_SIZE, SMOLVLM, saved_family_model, skip_unless_smollm
+from tests.helpers import FRAME_SIZE, SMOLVLM, saved_family_model, skip_unless_smollm
 from tests.helpers import numberline_envs
 
 SMALL_TOWER = ["--vision-width", "32", "--vision-layers", "1", "--vision-heads", "2", "--image-size", str(FRAME_SIZE)]

@@ -21,7 +21,7 @@ from PIL import Image
 
 import vldac as vldac_package
 
-from tests.conftest import FRAME_SIZE
+from tests.helpers import FRAME_SIZE
 from tests.helpers import tiny_overrides, vldac
 from vldac import __version__ as vldac_version
 from vldac.provenance import settings_hash

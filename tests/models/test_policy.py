@@ -19,7 +19,7 @@ from vldac.models.vision_cache import frame_key
 from vldac.rollout.collector import RolloutSettings, collect_rollout
 from vldac.train.distributed import Ranks
 from vldac.train.update import UpdateBatch, ppo_update
-from tests.conftest import float32_logprob_atol
+from tests.helpers import float32_logprob_atol
 from tests.helpers import lora_policy, numberline_envs, plain_answers, ragged_observations
 
 

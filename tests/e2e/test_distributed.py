@@ -19,7 +19,7 @@ from tests.helpers import killed_after_third_checkpoint, tiny_overrides, vldac_h
 from vldac.train.distributed import Ranks
 
 TWO_RANKS = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
-WORKER = Path(__file__).with_name("distributed_update.py")
+WORKER = Path(__file__).parents[1] / "distributed_update.py"
 
 
 def run(command: list[str], cwd: Path) -> None:

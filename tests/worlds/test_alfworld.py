@@ -94,14 +94,6 @@ def test_the_same_seed_gives_the_same_task_and_frames_and_splits_keep_rooms_apar
     assert sample_task(HELD_OUT_SEED, held_out=True).floor_plan in floor_plans(held_out=True)
 
 
-def test_gymnasiums_env_checker_passes_with_the_text_action_space():
-    from gymnasium.utils.env_checker import check_env
-
-    env = make_world("vldac/ALFWorld-PickAndPlaceSimple-v0", expert=None, other_object_types=1)  # a small room: fast resets
-    check_env(env.unwrapped)
-    env.close()
-
-
 def test_without_the_extra_the_worlds_fail_in_one_sentence(monkeypatch):
     monkeypatch.setitem(sys.modules, "fast_downward", None)
     with pytest.raises(RuntimeError, match=r"^ALFWorld worlds need the optional extra .*pip install 'vldac\[alfworld\]'\.$"):
