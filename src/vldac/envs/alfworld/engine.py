@@ -70,7 +70,7 @@ def memoize_grammar_parsing() -> None:
     TextWorld re-parses (with tatsu) the text template of every admissible command and every
     grammar condition at each step; those texts repeat, and the parses were over half of a step's
     time (benchmarks/RESULTS.md: 5.7 -> 11.0 world steps/s with resets). The commands, feedback
-    and frames are the same as without it (tests/test_alfworld.py plays both). Loading a game
+    and frames are the same as without it (tests/worlds/test_alfworld.py plays both). Loading a game
     still parses its whole grammar once.
     """
     from textworld import logic
