@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from vldac.models.families import FAST_PATH_FAMILIES
-from tests.helpers import FAMILIES, register_counter_world, save_family_model, saved_family_model
+from tests.helpers import (
+    FAMILIES, register_counter_world, save_family_model, saved_family_model, trained_run_overrides, vldac,
+    without_wandb_settings,
+)
 
 
 @pytest.fixture(scope="session", params=FAMILIES)
@@ -39,3 +42,14 @@ def _seeded():
 def counter_world():
     """The mock world vldac-test/Counter-v0 (tests.helpers.CounterEnv), registered once per session."""
     register_counter_world()
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_qwen2vl_dir, tmp_path_factory):
+    """One finished tiny training through the vldac command, shared by the tests that read or
+    damage a run folder (those that change it work on a copy: tests.helpers.copy_run): 8 updates
+    of 8 env steps, a checkpoint each, two trajectories per checkpoint, W&B offline. Its folder and
+    what the command wrote to stderr."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = vldac("train", *trained_run_overrides(tiny_qwen2vl_dir), "name=trained", cwd=folder, env=without_wandb_settings())
+    return folder / "runs" / "trained", result.stderr

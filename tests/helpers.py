@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,14 +147,33 @@ def tiny_overrides(model_dir: Path, steps: int) -> list[str]:
     ]
 
 
+def trained_run_overrides(model_dir: Path) -> list[str]:
+    """The shared trained run's settings (the ``trained_run`` fixture): a run started with them
+    under another name is the same run."""
+    return [*tiny_overrides(model_dir, 64), "generation.max_new_tokens=8", "train.log_trajectories=2", "train.wandb=true"]
+
+
+def without_wandb_settings() -> dict[str, str]:
+    """This process's environment without WANDB_ variables (so W&B stays offline, in the run folder)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("WANDB_")}
+
+
+def copy_run(run: Path, cwd: Path, name: str) -> Path:
+    """A copy of run folder ``run`` as ``cwd/runs/name``, to damage or continue."""
+    copy = cwd / "runs" / name
+    shutil.copytree(run, copy, symlinks=True)
+    return copy
+
+
 VLDAC = (sys.executable, "-m", "vldac")
 
 
-def killed_after_third_checkpoint(overrides: list[str], cwd: Path, launcher: tuple[str, ...] = VLDAC) -> Path:
-    """Start ``vldac train`` (through ``launcher``) as run "killed", kill -9 its whole process
-    group once its third checkpoint exists; its run folder (asserted unfinished)."""
+def killed_after_third_checkpoint(overrides: list[str], cwd: Path, launcher: tuple[str, ...] = VLDAC,
+                                  env: dict | None = None) -> Path:
+    """Start ``vldac train`` (through ``launcher``, in environment ``env``) as run "killed", kill -9
+    its whole process group once its third checkpoint exists; its run folder (asserted unfinished)."""
     process = subprocess.Popen([*launcher, "train", *overrides, "name=killed"], cwd=cwd, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     run = cwd / "runs" / "killed"
     deadline = time.time() + 240
     while time.time() < deadline and not (run / "checkpoints" / "update_00003").exists():

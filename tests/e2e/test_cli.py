@@ -1,49 +1,47 @@
-"""The vldac command end to end, as subprocesses, on a tiny random model with a tiny budget."""
+"""The vldac command end to end (as subprocesses where a process of its own matters: a kill, a fresh
+interpreter), on a tiny random model with a tiny budget."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from peft import PeftModel
+from transformers import AutoModelForImageTextToText
 
 from tests.helpers import FRAME_SIZE
-from tests.helpers import killed_after_third_checkpoint, tiny_overrides, vldac, vldac_here, without_timing
+from tests.helpers import (
+    killed_after_third_checkpoint, trained_run_overrides, vldac, vldac_here, without_timing, without_wandb_settings,
+)
+from vldac import cli
 
 
 def test_envs_lists_numberline(tmp_path):
     assert "vldac/NumberLine-v0" in vldac("envs", cwd=tmp_path).stdout
 
 
-def test_train_then_eval_writes_the_run_folder_contract(tiny_qwen2vl_dir, tmp_path):
-    vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 32), "name=smoke", cwd=tmp_path)
-    run = tmp_path / "runs" / "smoke"
+def test_train_then_eval_writes_the_run_folder_contract(trained_run, tiny_qwen2vl_dir, tmp_path, capsys):
+    run, _ = trained_run
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [row["update"] for row in rows] == [1, 2, 3, 4]
+    assert [row["update"] for row in rows] == list(range(1, 9))
     required = {"env_steps", "episodes_completed", "success_rate", "mean_return", "invalid_rate", "policy_loss",
                 "value_loss", "kl", "clip_fraction", "explained_variance", "env_steps_per_s", "tokens_per_s", "lr"}
     assert required <= set(rows[0])
-    assert rows[-1]["env_steps"] == 32 and "greedy_success_rate" in rows[1]
+    assert rows[-1]["env_steps"] == 64 and "greedy_success_rate" in rows[1]
     assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last").is_dir()
     summary = json.loads((run / "summary.json").read_text())
     assert Path(summary["initial_checkpoint"]) == tiny_qwen2vl_dir.resolve()
     final = Path(summary["final_checkpoint"])
     assert (final / "adapter_model.safetensors").is_file() and (final / "value_head.safetensors").is_file()
-    code = (  # the final checkpoint loads with plain transformers + peft
-        "import sys; from transformers import AutoModelForImageTextToText; from peft import PeftModel;"
-        f"base = AutoModelForImageTextToText.from_pretrained({str(tiny_qwen2vl_dir)!r});"
-        f"model = PeftModel.from_pretrained(base, {str(final)!r}); print(type(model).__name__)"
-    )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert loaded.returncode == 0 and "PeftModel" in loaded.stdout, loaded.stderr[-2000:]
+    base = AutoModelForImageTextToText.from_pretrained(tiny_qwen2vl_dir)  # the final checkpoint loads with plain
+    assert isinstance(PeftModel.from_pretrained(base, final), PeftModel)  # transformers + peft
 
-    result = vldac("eval", str(final), "--env", "vldac/NumberLine-v0", "--episodes", "5", "--seed", "1000000",
-                   "--env-kwargs", json.dumps({"frame_size": FRAME_SIZE}), "--max-new-tokens", "12", cwd=tmp_path)
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1
+    code = cli.main(["eval", str(final), "--env", "vldac/NumberLine-v0", "--episodes", "5", "--seed", "1000000",
+                     "--env-kwargs", json.dumps({"frame_size": FRAME_SIZE}), "--max-new-tokens", "12"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and len(lines) == 1
     metrics = json.loads(lines[0])
     assert metrics["episodes"] == 5
     assert {"success_rate", "mean_return", "mean_length", "invalid_rate"} <= set(metrics)
@@ -91,31 +89,30 @@ def test_recipes_lists_every_packaged_recipe_with_its_command(capsys):
     assert any(line.startswith("vldac sft sft_numberline_tiny") for line in lines)
 
 
-def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tiny_qwen2vl_dir, tmp_path):
-    """One frame of history, one CPU thread: the same metrics rows (timing aside) and identical
-    final weights, whichever update the kill lands after."""
+def test_a_killed_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(trained_run, tiny_qwen2vl_dir, tmp_path):
+    """The shared trained run again, killed -9 after its third checkpoint and resumed: the same
+    metrics rows (timing aside) and identical final weights (one frame of history, one thread)."""
     from safetensors.torch import load_file
 
-    overrides = [*tiny_overrides(tiny_qwen2vl_dir, 64), "generation.max_new_tokens=8"]
-    vldac("train", *overrides, "name=whole", cwd=tmp_path)
-    killed = killed_after_third_checkpoint(overrides, tmp_path)
-    vldac("train", "--resume", str(killed), cwd=tmp_path)
-    rows = {name: [without_timing(json.loads(line)) for line in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
-            for name in ("whole", "killed")}
-    assert [row["update"] for row in rows["whole"]] == list(range(1, 9)) and rows["whole"][-1]["env_steps"] == 64
-    assert rows["killed"] == rows["whole"]  # no row lost or repeated, every number (timing aside) the same
+    whole, _ = trained_run
+    killed = killed_after_third_checkpoint(trained_run_overrides(tiny_qwen2vl_dir), tmp_path, env=without_wandb_settings())
+    vldac("train", "--resume", str(killed), cwd=tmp_path, env=without_wandb_settings())
+    rows = {run: [without_timing(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            for run in (whole, killed)}
+    assert [row["update"] for row in rows[whole]] == list(range(1, 9)) and rows[whole][-1]["env_steps"] == 64
+    assert rows[killed] == rows[whole]  # no row lost or repeated, every number (timing aside) the same
     for file in ("adapter_model.safetensors", "value_head.safetensors"):
-        whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "last" / file)
+        first = load_file(whole / "checkpoints" / "last" / file)
         resumed = load_file(killed / "checkpoints" / "last" / file)
-        assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole), file
+        assert first.keys() == resumed.keys() and all(torch.equal(first[k], resumed[k]) for k in first), file
 
 
 @pytest.mark.parametrize("family, processor", [("gemma3", "Gemma3Processor"), ("idefics3", "Idefics3Processor")])
 def test_tiny_model_writes_a_checkpoint_plain_transformers_loads(tmp_path, family, processor):
     """The families without a video processor load with plain AutoProcessor too."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
 
-    vldac("tiny-model", family, str(tmp_path / "tiny"), "--frame-size", "56", cwd=tmp_path)
+    assert vldac_here(tmp_path, "tiny-model", family, str(tmp_path / "tiny"), "--frame-size", "56")[0] == 0
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
     assert model.config.model_type == family and sum(p.numel() for p in model.parameters()) < 2_000_000
     assert type(AutoProcessor.from_pretrained(tmp_path / "tiny")).__name__ == processor

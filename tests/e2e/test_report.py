@@ -21,9 +21,9 @@ from PIL import Image
 
 import vldac as vldac_package
 
-from tests.helpers import FRAME_SIZE
-from tests.helpers import tiny_overrides, vldac
+from tests.helpers import FRAME_SIZE, vldac_here
 from vldac import __version__ as vldac_version
+from vldac import cli
 from vldac.provenance import settings_hash
 from vldac.report import CURVES, write_report
 from vldac.train.run_log import check_wandb
@@ -32,22 +32,12 @@ from vldac.train.trajectories import TrajectoryLog
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="module")
-def trained_run(tiny_qwen2vl_dir, tmp_path_factory):
-    """One tiny run with two logged trajectories per checkpoint and W&B logging offline."""
-    folder = tmp_path_factory.mktemp("report")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("WANDB_")}
-    result = vldac("train", *tiny_overrides(tiny_qwen2vl_dir, 32), "name=reported", "train.log_trajectories=2",
-                   "train.wandb=true", cwd=folder, env=env)
-    return folder / "runs" / "reported", result.stderr
-
-
 def test_the_trainer_saves_each_checkpointed_update_s_trajectories(trained_run):
     run, _ = trained_run
     paths = sorted((run / "trajectories").glob("update_*.json"))
-    assert [path.name for path in paths] == [f"update_{n:05d}.json" for n in (1, 2, 3, 4)]
+    assert [path.name for path in paths] == [f"update_{n:05d}.json" for n in range(1, 9)]
     document = json.loads(paths[-1].read_text())
-    assert document["update"] == 4 and document["env_steps"] == 32
+    assert document["update"] == 8 and document["env_steps"] == 64
     assert [episode["env"] for episode in document["episodes"]] == [0, 1]
     for episode in document["episodes"]:
         assert len(episode["steps"]) == 2
@@ -169,18 +159,18 @@ def test_report_escapes_model_text(tmp_path):
 
 
 def test_report_of_a_folder_without_metrics_is_one_sentence(tmp_path):
-    result = vldac("report", str(tmp_path), cwd=tmp_path, check=False)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (f"vldac report: {tmp_path} has no metrics.jsonl; vldac report takes a run folder "
-                                     "written by vldac train.")
+    code, stderr = vldac_here(tmp_path, "report", str(tmp_path))
+    assert code == 2
+    assert stderr.strip() == (f"vldac report: {tmp_path} has no metrics.jsonl; vldac report takes a run folder "
+                              "written by vldac train.")
     assert not (tmp_path / "report.html").exists()
 
 
 def test_report_output_must_name_a_file_in_an_existing_folder(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"update": 1, "env_steps": 1, "kl": 0.0}) + "\n")
     for output in (f"{tmp_path / 'new'}/", str(tmp_path), str(tmp_path / "missing" / "report.html")):
-        result = vldac("report", str(tmp_path), "--output", output, cwd=tmp_path, check=False)
-        assert result.returncode == 2 and "must name a file in an existing folder" in result.stderr, output
+        code, stderr = vldac_here(tmp_path, "report", str(tmp_path), "--output", output)
+        assert code == 2 and "must name a file in an existing folder" in stderr, output
     assert not (tmp_path / "new").exists() and not (tmp_path / "report.html").exists()
 
 
@@ -241,12 +231,12 @@ def test_the_report_shows_the_provenance(trained_run):
     assert block["machine"]["cpu"]["model"] in section
 
 
-def test_eval_of_several_checkpoints_gives_their_mean_and_standard_error_with_provenance(trained_run, tmp_path):
+def test_eval_of_several_checkpoints_gives_their_mean_and_standard_error_with_provenance(trained_run, capsys):
     run, _ = trained_run
     checkpoints = sorted((run / "checkpoints").glob("update_*"))[-2:]
-    result = vldac("eval", *map(str, checkpoints), "--env", "vldac/NumberLine-v0", "--episodes", "6",
-                   "--sample", "--num-envs", "3", cwd=tmp_path)
-    line = json.loads(result.stdout)
+    assert cli.main(["eval", *map(str, checkpoints), "--env", "vldac/NumberLine-v0", "--episodes", "6", "--sample",
+                     "--num-envs", "3"]) == 0
+    line = json.loads(capsys.readouterr().out)
     assert [run_result["model"] for run_result in line["runs"]] == list(map(str, checkpoints))
     rates = [run_result["success_rate"] for run_result in line["runs"]]
     assert line["success_rate"] == pytest.approx(sum(rates) / 2)
@@ -268,15 +258,17 @@ def write_run(folder: Path, seed: int, greedy: list[float], lr: float = 1e-3) ->
     return folder
 
 
-def test_report_of_several_seeds_gives_their_mean_and_standard_error(tmp_path):
+def test_report_of_several_seeds_gives_their_mean_and_standard_error(tmp_path, capsys):
     runs = [write_run(tmp_path / "a", 0, [0.2, 0.5]), write_run(tmp_path / "b", 1, [0.3, 0.7]),
             write_run(tmp_path / "c", 2, [0.1, 0.9])]
-    result = vldac("report", *map(str, runs), cwd=tmp_path)
-    page = Path(result.stdout.strip()).read_text()
-    assert Path(result.stdout.strip()) == tmp_path / "seeds_report.html"
+    assert cli.main(["report", *map(str, runs)]) == 0
+    written = Path(capsys.readouterr().out.strip())
+    page = written.read_text()
+    assert written == tmp_path / "seeds_report.html"
     # last greedy 0.5, 0.7, 0.9: mean 0.7, sample s.d. 0.2, standard error 0.2 / sqrt(3) = 0.115
     assert "<th>mean &plusmn; s.e.</th><td>3 runs</td><td>0.700 &plusmn; 0.115</td>" in page
     assert "id='curve-greedy_success_rate'" in page and "differ" not in page
     other = write_run(tmp_path / "d", 3, [0.4], lr=1e-4)
-    page = Path(vldac("report", str(runs[0]), str(other), cwd=tmp_path).stdout.strip()).read_text()
+    assert cli.main(["report", str(runs[0]), str(other)]) == 0
+    page = Path(capsys.readouterr().out.strip()).read_text()
     assert "Settings other than the seed differ from a's in: d" in page
