@@ -118,8 +118,13 @@ SMALL_GAMES = {"coin_collector": {"level": 1}, "treasure_hunter": {"level": 1}}
 
 
 @pytest.mark.parametrize("task", list(SMALL_GAMES))
-def test_textworld_walkthrough_wins_and_a_wrong_command_scores_nothing(task, textworld_games):
-    game = ENVIRONMENTS["textworld"].make(task, games_dir=textworld_games, settings=SMALL_GAMES[task])
+def test_textworld_walkthrough_wins_and_a_wrong_command_scores_nothing(task, textworld_games, monkeypatch):
+    from vldac.bench.balrog.textworld_games import GAMES_DIR_VARIABLE, GENERATORS
+
+    challenge, settings = GENERATORS[task]
+    monkeypatch.setitem(GENERATORS, task, (challenge, {**settings, **SMALL_GAMES[task]}))
+    monkeypatch.setenv(GAMES_DIR_VARIABLE, str(textworld_games))
+    game = ENVIRONMENTS["textworld"].make(task)
     first = game.reset(5)
     assert game.objective and game.objective not in first.text and "TextWorld" in game.instruction()
     walkthrough = json.loads(next((textworld_games / task).rglob("seed5.json")).read_text())["metadata"]["walkthrough"]

@@ -81,7 +81,7 @@ def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
 def test_a_warm_start_is_evaluated_with_room_for_its_longest_demonstrated_answer(tmp_path):
     config = SFTConfig(env=EnvSettings(id="vldac/Points24-v0", kwargs={"frame_size": 56}), demonstrations=40,
                        epochs=1, batch_size=20, output=str(tmp_path / "warm"))
-    folder = run_sft(config, progress=False)
+    folder = run_sft(config)
     demonstrations = collect_demonstrations(config, Points24Interface())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     longest = max(len(tokenizer(d.answer, add_special_tokens=False)["input_ids"]) for d in demonstrations)

@@ -105,7 +105,7 @@ def test_recomputed_behaviour_logprobs_keep_the_first_ratio_at_one(tiny_qwen2vl_
         "train.checkpoint_every=10", "algorithm.value_warmup_updates=1", "algorithm.minibatch_size=4",
         f"output_dir={tmp_path}", "name=recompute",
     ])
-    run = train(config, progress_bar=False)
+    run = train(config)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 3
     assert all(np.isfinite(row["policy_loss"]) and row["first_ratio_error"] < 1e-5 for row in rows)

@@ -147,7 +147,7 @@ def test_a_warm_start_from_the_wheel_trains_every_weight_in_bfloat16_autocast(tm
     )
     language_model, tokenizer = smolvlm.load_smollm2(smolvlm.find_gguf())
     before, _ = smolvlm.build_smolvlm(language_model, tokenizer, smolvlm.VisionTowerSpec(image_size=FRAME_SIZE))
-    output = run_sft(config, progress=False)
+    output = run_sft(config)
     after = AutoModelForImageTextToText.from_pretrained(output)
     assert all(p.dtype == torch.float32 for p in after.parameters())
     for name in ("model.vision_model.encoder.layers.0.mlp.fc1.weight", "model.connector.modality_projection.proj.weight",
@@ -165,5 +165,5 @@ def test_sft_settings_it_cannot_use_are_one_sentence_before_any_demonstration(tm
                                "env.kwargs.frame_size 90 must be a multiple of 28"),
                               ({"base": "new:gpt"}, "sft base 'new:gpt' is unknown")):
         with pytest.raises(ValueError, match=message):
-            run_sft(SFTConfig(output=str(tmp_path / "x"), **settings), progress=False)
+            run_sft(SFTConfig(output=str(tmp_path / "x"), **settings))
     assert not (tmp_path / "x").exists()

@@ -90,33 +90,14 @@ def test_gae_terminated_wins_over_truncated():
     assert_close(advantages[:, 0], torch.tensor([3.6, 2.5, 2.368, 1.9]))
 
 
-def test_gae_valid_mask_zeroes_padding_at_the_end_of_a_column():
-    # env 0 ends after t=2; its slot t=3 is padding full of NaN. The step before it
-    # sees A3 = 0, as at the end of a rollout: A2 = delta2 = 1, R2 = 1 + 1 = 2;
-    # A1 = -2 and A0 = 0.36 as before. env 1 is all valid and unchanged.
-    rewards, values, next_values = REWARDS.clone(), VALUES.clone(), NEXT_VALUES.clone()
-    for x in (rewards, values, next_values):
-        x[3, 0] = float("nan")
-    valid = torch.ones_like(TERMINATED)
-    valid[3, 0] = False
-    advantages, returns = gae(rewards, values, next_values, TERMINATED, TRUNCATED, GAMMA, LAM, valid)
-    assert_close(advantages[:, 0], torch.tensor([0.36, -2.0, 1.0, 0.0]))
-    assert_close(returns[:, 0], torch.tensor([1.36, 0.0, 2.0, 0.0]))
-    assert_close(advantages[:, 1], EXPECTED_ADVANTAGES[:, 1])
-    assert_close(returns[:, 1], EXPECTED_RETURNS[:, 1])
-
-
 def test_gae_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="shape"):
         gae(REWARDS, VALUES[:3], NEXT_VALUES, TERMINATED, TRUNCATED, GAMMA, LAM)
 
 
-def test_normalize_advantages_over_valid_entries():
-    # Valid [1, 2, 3]: mean 2, population std sqrt(2/3) = 0.816497 -> [-1.224745, 0, 1.224745];
-    # the masked-out 100 takes no part and becomes 0.
-    advantages = torch.tensor([1.0, 2.0, 3.0, 100.0])
-    mask = torch.tensor([True, True, True, False])
-    assert_close(normalize_advantages(advantages, mask), torch.tensor([-1.224745, 0.0, 1.224745, 0.0]))
+def test_normalize_advantages():
+    # [1, 2, 3]: mean 2, population std sqrt(2/3) = 0.816497 -> [-1.224745, 0, 1.224745]
+    assert_close(normalize_advantages(torch.tensor([1.0, 2.0, 3.0])), torch.tensor([-1.224745, 0.0, 1.224745]))
     normalized = normalize_advantages(torch.randn(64, generator=torch.Generator().manual_seed(0)) * 5 + 3)
     assert_close(normalized.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
     assert_close(normalized.std(correction=0), torch.tensor(1.0))
@@ -281,10 +262,9 @@ def test_rl4vlm_summed_log_ratio_of_a_long_answer_does_not_overflow():
 
 
 def test_value_loss():
-    # V - R = [0, 2, -2] -> 0.5 * (0 + 4 + 4)/3 = 4/3; masking the last: 0.5 * (0 + 4)/2 = 1
+    # V - R = [0, 2, -2] -> 0.5 * (0 + 4 + 4)/3 = 4/3
     values, returns = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 5.0])
     assert_close(value_loss(values, returns), torch.tensor(4 / 3))
-    assert_close(value_loss(values, returns, torch.tensor([True, True, False])), torch.tensor(1.0))
 
 
 def test_explained_variance():

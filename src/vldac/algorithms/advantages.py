@@ -12,7 +12,6 @@ def gae(
     truncated: torch.Tensor,
     gamma: float,
     lam: float,
-    valid: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over environment steps.
 
@@ -26,12 +25,7 @@ def gae(
     last step of an episode, its final observation, before any reset) and
     done_t = terminated_t or truncated_t. A truncation (time limit) cuts the recursion but
     still bootstraps from V'_t; a termination does not bootstrap. When both flags are set
-    the step counts as terminated. Flags may be bool or 0/1 floats.
-
-    ``valid`` ([T, N] bool, default all True) marks real steps. Padding must come after a
-    column's last real step: padded slots get advantage and return 0, and the step before
-    them sees A_{t+1} = 0, as at the end of the rollout. Whatever the padded slots hold
-    (even NaN) does not leak into real steps. No normalisation here.
+    the step counts as terminated. Flags may be bool or 0/1 floats. No normalisation here.
 
     Returns (advantages, returns), both [T, N].
     """
@@ -41,29 +35,20 @@ def gae(
         )
     terminated = terminated.bool()
     done = terminated | truncated.bool()
-    valid = torch.ones_like(done) if valid is None else valid.bool()
 
     bootstrap = torch.where(terminated, torch.zeros_like(next_values), next_values)
     deltas = rewards + gamma * bootstrap - values
     advantages = torch.zeros_like(values)
     next_advantage = torch.zeros_like(values[0])  # A_{t+1}: [N]
     for t in reversed(range(rewards.shape[0])):
-        advantage = deltas[t] + gamma * lam * (~done[t]) * next_advantage
-        next_advantage = torch.where(valid[t], advantage, torch.zeros_like(advantage))
+        next_advantage = deltas[t] + gamma * lam * (~done[t]) * next_advantage
         advantages[t] = next_advantage
-    returns = torch.where(valid, advantages + values, torch.zeros_like(values))
-    return advantages, returns
+    return advantages, advantages + values
 
 
-def normalize_advantages(
-    advantages: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
-) -> torch.Tensor:
-    """(A - mean) / (std + eps) with mean and population std over the entries where
-    ``mask`` (bool, same shape, default all True) holds; masked-out entries become 0."""
-    mask = torch.ones_like(advantages, dtype=torch.bool) if mask is None else mask.bool()
-    selected = advantages[mask]
-    normalized = (advantages - selected.mean()) / (selected.std(correction=0) + eps)
-    return torch.where(mask, normalized, torch.zeros_like(advantages))
+def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(A - mean) / (std + eps), with the population std over every entry."""
+    return (advantages - advantages.mean()) / (advantages.std(correction=0) + eps)
 
 
 def _over_group(x: torch.Tensor, group_ids: torch.Tensor, reduce: str) -> torch.Tensor:

@@ -93,15 +93,9 @@ def answer_kl(logp: torch.Tensor, other_logp: torch.Tensor, mask: torch.Tensor) 
     return _masked_row_sum(k3_kl(logp, other_logp), mask)
 
 
-def value_loss(
-    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """0.5 * mean (V - R)^2 over the entries where mask (bool, same shape as values,
-    default all) holds; 0 when none does."""
-    squared_error = (values - returns) ** 2
-    if mask is None:
-        return 0.5 * squared_error.mean()
-    return 0.5 * _masked_mean(squared_error, mask)
+def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """0.5 * mean (V - R)^2 over every step."""
+    return 0.5 * ((values - returns) ** 2).mean()
 
 
 @torch.no_grad()

@@ -63,7 +63,7 @@ def encode_within_budget(episodes: list[Episode], policy: VLMPolicy, budget: int
 
 
 def play(policy: VLMPolicy, environments: list[Environment], settings: BenchSettings,
-         game_options: dict[str, dict] | None = None, progress: bool = True) -> list[Result]:
+         progress: bool = True) -> list[Result]:
     """Every task's episodes of ``environments``; results (group: environment, subgroup: task, key:
     seed, score: progression) in the order they were queued."""
     agent = Agent(settings.agent)
@@ -85,7 +85,7 @@ def play(policy: VLMPolicy, environments: list[Environment], settings: BenchSett
                 while waiting and len(playing) < settings.batch_size:
                     index, (environment, task, seed) = waiting.pop(0)
                     free = games.setdefault((environment.name, task), [])
-                    game = free.pop() if free else environment.make(task, **(game_options or {}).get(environment.name, {}))
+                    game = free.pop() if free else environment.make(task)
                     playing[index] = Episode(game, agent, seed, settings.max_steps, settings.text_history,
                                              settings.image_history)
                 order = list(playing)

@@ -173,7 +173,7 @@ def save_sft_state(output: Path, progress: SFTProgress, model, optimizer, schedu
     os.replace(staging, final)
 
 
-def run_sft(config: SFTConfig, progress: bool = True, resume: bool = False) -> Path:
+def run_sft(config: SFTConfig, resume: bool = False) -> Path:
     """Build or load the base model, fit it to the demonstrations, save it to ``config.output``.
     With ``resume``, continue the unfinished warm start in ``config.output`` from its last state
     (``sft.checkpoint_every``): the same demonstrations, order and weights as an uninterrupted run."""
@@ -190,7 +190,7 @@ def run_sft(config: SFTConfig, progress: bool = True, resume: bool = False) -> P
     if config.threads:
         torch.set_num_threads(config.threads)
     interface = interface_for(config.env.id, config.env.kwargs)
-    demonstrations = collect_demonstrations(config, interface, progress)
+    demonstrations = collect_demonstrations(config, interface, progress=True)
     model, processor = base_model(config, interface, demonstrations)
     policy = VLMPolicy(
         model, processor, ValueHead(model.config.get_text_config().hidden_size, []), instruction_first=config.env.instruction_first
@@ -223,7 +223,7 @@ def run_sft(config: SFTConfig, progress: bool = True, resume: bool = False) -> P
     model.train()
     started = time.time() - state.seconds
     with tqdm(total=total_steps, initial=state.epoch * steps_per_epoch + state.batch, desc="sft", unit="step",
-              disable=not progress, file=sys.stderr) as bar:
+              file=sys.stderr) as bar:
         for epoch in range(state.epoch, config.epochs):
             state.epoch, state.epoch_rng_state = epoch, rng.bit_generator.state
             batches = np.array_split(rng.permutation(len(demonstrations)), steps_per_epoch)

@@ -154,7 +154,7 @@ def run_cell(config: SweepConfig, cell: Cell, sweep_dir: Path, device: str | Non
     return result
 
 
-def run_sweep(config: SweepConfig, progress: bool = True) -> Path:
+def run_sweep(config: SweepConfig) -> Path:
     """Run every unfinished cell, then write the tables and the plot; returns the sweep folder."""
     check_output_folder("output_dir", config.output_dir, "name", config.name)
     for device in config.devices:
@@ -173,8 +173,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> Path:
     def work(indexed: tuple[int, Cell]) -> dict:
         index, cell = indexed
         result = run_cell(config, cell, sweep_dir, devices[index % len(devices)])
-        if progress:
-            print(f"[{cell.name}] final greedy success {result['final_success']:.3f}", file=sys.stderr)
+        print(f"[{cell.name}] final greedy success {result['final_success']:.3f}", file=sys.stderr)
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, config.parallel)) as pool:

@@ -109,7 +109,7 @@ def check_config(config: TrainConfig, resuming: bool = False) -> None:
 
 
 def train(
-    config: TrainConfig, resume: Path | None = None, progress_bar: bool = True, accept_unverified: bool = False
+    config: TrainConfig, resume: Path | None = None, accept_unverified: bool = False
 ) -> Path | None:
     """Run (or resume) training; returns the run folder (None on the ranks after 0 of a
     multi-process run, which leave the folder to rank 0). Each update is the same named steps:
@@ -118,7 +118,7 @@ def train(
     starts again in its folder when it stopped before its first."""
     ranks = Ranks(config.model.device)
     try:
-        run = TrainingRun(config, resume, progress_bar, ranks, accept_unverified)
+        run = TrainingRun(config, resume, ranks, accept_unverified)
         while not run.finished:
             started = time.perf_counter()
             lr = run.start_update()
@@ -141,7 +141,7 @@ class TrainingRun:
     """Everything one rank of a run holds between updates (policy, optimiser, worlds, random
     states, logs), with one method per step of an update."""
 
-    def __init__(self, config: TrainConfig, resume: Path | None, progress_bar: bool, ranks: Ranks,
+    def __init__(self, config: TrainConfig, resume: Path | None, ranks: Ranks,
                  accept_unverified: bool = False):
         check_config(config, resuming=resume is not None)
         if config.train.threads:
@@ -234,7 +234,7 @@ class TrainingRun:
                     save_warm_start(self.run_dir, self.bench_suite, self.bench_warm)
         self.bar = tqdm(
             total=config.train.total_env_steps, initial=self.progress.env_steps, unit="step",
-            desc=f"train {self.run_dir.name}", disable=not (progress_bar and ranks.is_main), file=sys.stderr,
+            desc=f"train {self.run_dir.name}", disable=not ranks.is_main, file=sys.stderr,
         )
 
     def rank_state_of(self, state: dict, run_dir: Path) -> dict:

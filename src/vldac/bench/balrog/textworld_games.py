@@ -105,10 +105,9 @@ def default_games_dir() -> Path:
     return Path(os.environ.get(GAMES_DIR_VARIABLE) or Path.home() / ".cache" / "vldac" / "textworld-games")
 
 
-def make_game(task: str, seed: int, games_dir: Path, settings: dict | None = None) -> Path:
+def make_game(task: str, seed: int, games_dir: Path) -> Path:
     """The game file of ``task`` for ``seed``, made (once) by TextWorld's generator."""
-    challenge, defaults = GENERATORS[task]
-    settings = {**defaults, **(settings or {})}
+    challenge, settings = GENERATORS[task]
     name = "-".join(f"{key}{value}" for key, value in sorted(settings.items()))
     path = games_dir / task / name / f"seed{seed}.z8"
     if path.exists():
@@ -131,10 +130,9 @@ class TextWorldGame(Game):
     default_action = "help"
     max_steps = MAX_STEPS
 
-    def __init__(self, task: str, games_dir: Path | None = None, settings: dict | None = None):
+    def __init__(self, task: str):
         super().__init__(task)
-        self.games_dir = Path(games_dir) if games_dir else default_games_dir()
-        self.settings = settings
+        self.games_dir = default_games_dir()
         self.env = None
         self.objective = ""
 
@@ -151,7 +149,7 @@ class TextWorldGame(Game):
 
     def reset(self, seed: int) -> Observation:
         self.close()
-        path = make_game(self.task, seed, self.games_dir, self.settings)
+        path = make_game(self.task, seed, self.games_dir)
         infos = EnvInfos(objective=True, score=True, max_score=True, won=True, lost=True)
         self.env = textworld.gym.make(textworld.gym.register_game(str(path), request_infos=infos))
         feedback, info = self.env.reset()
