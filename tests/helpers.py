@@ -277,3 +277,18 @@ def register_counter_world() -> None:
     """Register the mock world ``vldac-test/Counter-v0`` with gymnasium (once)."""
     if COUNTER_WORLD not in gym.registry:
         gym.register(COUNTER_WORLD, entry_point=CounterEnv)
+
+
+def played_episode(env, seed: int, policy) -> tuple[list[np.ndarray], list[dict], list[float]]:
+    """Frames, infos and rewards of one whole episode from ``reset(seed)``, ``policy`` mapping each
+    step's info to an action (a world's scripted expert, say)."""
+    frame, info = env.reset(seed=seed)
+    frames, infos, rewards = [frame], [info], []
+    done = False
+    while not done:
+        frame, reward, terminated, truncated, info = env.step(policy(info))
+        frames.append(frame)
+        infos.append(info)
+        rewards.append(reward)
+        done = terminated or truncated
+    return frames, infos, rewards

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import vldac.envs  # noqa: F401  (registers the worlds)
+from tests.helpers import played_episode
 from vldac.agents import BlackjackInterface, interface_for
 from vldac.envs.cards.blackjack import (
     BlackjackEnv,
@@ -39,25 +40,13 @@ def scripted(dealer: list[int], player: list[int], deck: list[int], **kwargs):
     return env, cards
 
 
-def play(env: BlackjackEnv, seed: int, policy) -> tuple[list[np.ndarray], list[dict], float]:
-    """Frames, infos and final reward of one episode; policy maps an info to an action."""
-    frame, info = env.reset(seed=seed)
-    frames, infos = [frame], [info]
-    done = False
-    while not done:
-        frame, reward, terminated, truncated, info = env.step(policy(info))
-        frames.append(frame)
-        infos.append(info)
-        done = terminated or truncated
-    return frames, infos, reward
-
-
 def monte_carlo(policy, episodes: int) -> tuple[float, float, float]:
     """(mean return, its standard error, win rate) of `policy` over seeds 0..episodes-1."""
     env = BlackjackEnv(frame_size=MONTE_CARLO_FRAME)
     returns, wins = np.empty(episodes), 0
     for seed in range(episodes):
-        _, infos, returns[seed] = play(env, seed, policy)
+        _, infos, rewards = played_episode(env, seed, policy)
+        returns[seed] = rewards[-1]
         wins += infos[-1]["success"]
     return returns.mean(), returns.std(ddof=1) / np.sqrt(episodes), wins / episodes
 
@@ -177,7 +166,7 @@ def test_info_keys_and_types_every_step():
     env = BlackjackEnv(frame_size=28)
     rng = np.random.default_rng(0)
     for seed in range(300):
-        _, infos, _ = play(env, seed, lambda info: int(rng.integers(2)))
+        _, infos, _ = played_episode(env, seed, lambda info: int(rng.integers(2)))
         for info in infos:
             assert set(info) == {
                 "success", "player_cards", "player_sum", "usable_ace", "dealer_card",
@@ -198,7 +187,7 @@ def test_info_keys_and_types_every_step():
 def test_hands_of_a_seed_do_not_depend_on_frame_size():
     small, large = BlackjackEnv(frame_size=28), BlackjackEnv(frame_size=112)
     for seed in range(100):
-        assert play(small, seed, expert_action)[1] == play(large, seed, expert_action)[1]
+        assert played_episode(small, seed, expert_action)[1] == played_episode(large, seed, expert_action)[1]
 
 
 def test_different_seeds_give_different_frames_for_same_hand():
@@ -228,7 +217,7 @@ def test_frame_size_respected_with_any_number_of_cards(frame_size):
     assert env.observation_space.shape == (frame_size, frame_size, 3)
     frames = [env.step(HIT)[0] for _ in range(10)]
     seeded = BlackjackEnv(frame_size=frame_size)
-    frames += [frame for seed in range(3) for frame in play(seeded, seed, lambda info: HIT)[0]]
+    frames += [frame for seed in range(3) for frame in played_episode(seeded, seed, lambda info: HIT)[0]]
     for frame in frames:
         assert frame.shape == (frame_size, frame_size, 3) and frame.dtype == np.uint8
 
@@ -245,7 +234,7 @@ PINNED_FRAMES = {
 
 @pytest.mark.parametrize("seed, frame_size", sorted(PINNED_FRAMES))
 def test_pinned_frames(seed, frame_size):
-    frames, _, _ = play(BlackjackEnv(frame_size=frame_size), seed, expert_action)
+    frames, _, _ = played_episode(BlackjackEnv(frame_size=frame_size), seed, expert_action)
     digest = hashlib.sha256(b"".join(frame.tobytes() for frame in frames)).hexdigest()
     assert digest == PINNED_FRAMES[seed, frame_size]
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import vldac.envs  # noqa: F401  (registers the worlds)
+from tests.helpers import played_episode
 from vldac.envs.cards.ezpoints import EZPointsEnv, expert_action, solution
 
 ENV_ID = "vldac/EZPoints-v0"
@@ -27,19 +28,6 @@ def env_with(ranks: list[int], **kwargs) -> EZPointsEnv:
 def play(env, names: list[str]) -> list[tuple]:
     """(reward, terminated, truncated, info) of each named action."""
     return [env.step(NAMES.index(name))[1:] for name in names]
-
-
-def expert_episode(env, seed: int) -> tuple[list[np.ndarray], list[dict], list[float]]:
-    frame, info = env.reset(seed=seed)
-    frames, infos, rewards = [frame], [info], []
-    done = False
-    while not done:
-        frame, reward, terminated, truncated, info = env.step(expert_action(info))
-        frames.append(frame)
-        infos.append(info)
-        rewards.append(reward)
-        done = terminated or truncated
-    return frames, infos, rewards
 
 
 def test_action_names_and_spaces():
@@ -200,7 +188,7 @@ def test_expert_solution(values):
 def test_expert_solves_every_episode_in_four_steps():
     env = EZPointsEnv(frame_size=16)
     for seed in range(300):
-        _, infos, rewards = expert_episode(env, seed)
+        _, infos, rewards = played_episode(env, seed, expert_action)
         assert infos[-1]["success"] is True and rewards == [0.0, 0.0, 0.0, 10.0]
 
 
@@ -215,6 +203,6 @@ PINNED_FRAMES = {
 
 @pytest.mark.parametrize("seed, frame_size", sorted(PINNED_FRAMES))
 def test_pinned_frames(seed, frame_size):
-    frames, _, _ = expert_episode(EZPointsEnv(frame_size=frame_size), seed)
+    frames, _, _ = played_episode(EZPointsEnv(frame_size=frame_size), seed, expert_action)
     digest = hashlib.sha256(b"".join(frame.tobytes() for frame in frames)).hexdigest()
     assert digest == PINNED_FRAMES[seed, frame_size]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import vldac.envs  # noqa: F401  (registers the worlds)
+from tests.helpers import played_episode
 from vldac.envs.cards.numberline import NumberLineEnv, expert_action
 from vldac.envs.cards.render import contrast_ratio, sample_style
 
@@ -20,19 +21,6 @@ def env_at(current: int, target: int, **kwargs) -> NumberLineEnv:
     env.reset(seed=0)
     env.current, env.target = current, target
     return env
-
-
-def expert_episode(env, seed: int) -> tuple[list[np.ndarray], list[dict]]:
-    """Frames and infos of one episode played by the scripted expert."""
-    frame, info = env.reset(seed=seed)
-    frames, infos = [frame], [info]
-    done = False
-    while not done:
-        frame, _, terminated, truncated, info = env.step(expert_action(info))
-        frames.append(frame)
-        infos.append(info)
-        done = terminated or truncated
-    return frames, infos
 
 
 def test_action_names_and_spaces():
@@ -146,7 +134,7 @@ def test_text_colours_have_readable_contrast():
 def test_expert_solves_every_episode_optimally():
     env = NumberLineEnv(frame_size=56)
     for seed in range(200):
-        _, infos = expert_episode(env, seed)
+        _, infos, _ = played_episode(env, seed, expert_action)
         assert infos[-1]["success"] is True
         assert infos[-1]["steps"] == abs(infos[0]["current"] - infos[0]["target"])
 
@@ -162,6 +150,6 @@ PINNED_FRAMES = {
 
 @pytest.mark.parametrize("seed, frame_size", sorted(PINNED_FRAMES))
 def test_pinned_frames(seed, frame_size):
-    frames, _ = expert_episode(NumberLineEnv(frame_size=frame_size), seed)
+    frames, _, _ = played_episode(NumberLineEnv(frame_size=frame_size), seed, expert_action)
     digest = hashlib.sha256(b"".join(frame.tobytes() for frame in frames)).hexdigest()
     assert digest == PINNED_FRAMES[seed, frame_size]

@@ -6,10 +6,10 @@ import itertools
 from fractions import Fraction
 
 import gymnasium
-import numpy as np
 import pytest
 
 import vldac.envs  # noqa: F401  (registers the worlds)
+from tests.helpers import played_episode
 from vldac.envs.cards.formula import evaluate, solvable, solve
 from vldac.envs.cards.points24 import Points24Env, expert_action
 
@@ -31,19 +31,6 @@ def env_with(ranks: list[int], **kwargs) -> Points24Env:
 def play(env, names) -> list[tuple]:
     """(reward, terminated, truncated, info) of each named action."""
     return [env.step(NAMES.index(name))[1:] for name in names]
-
-
-def expert_episode(env, seed: int) -> tuple[list[np.ndarray], list[dict], list[float]]:
-    frame, info = env.reset(seed=seed)
-    frames, infos, rewards = [frame], [info], []
-    done = False
-    while not done:
-        frame, reward, terminated, truncated, info = env.step(expert_action(info))
-        frames.append(frame)
-        infos.append(info)
-        rewards.append(reward)
-        done = terminated or truncated
-    return frames, infos, rewards
 
 
 @pytest.mark.parametrize(
@@ -208,7 +195,7 @@ def test_expert_success_equals_the_solvable_fraction():
     env = Points24Env(frame_size=16)
     solved = solvable_deals = 0
     for seed in range(300):
-        _, infos, rewards = expert_episode(env, seed)
+        _, infos, rewards = played_episode(env, seed, expert_action)
         solvable_deals += infos[0]["solvable"]
         solved += infos[-1]["success"]
         if infos[0]["solvable"]:
@@ -230,6 +217,6 @@ PINNED_FRAMES = {
 
 @pytest.mark.parametrize("seed, frame_size", sorted(PINNED_FRAMES))
 def test_pinned_frames(seed, frame_size):
-    frames, _, _ = expert_episode(Points24Env(frame_size=frame_size), seed)
+    frames, _, _ = played_episode(Points24Env(frame_size=frame_size), seed, expert_action)
     digest = hashlib.sha256(b"".join(frame.tobytes() for frame in frames)).hexdigest()
     assert digest == PINNED_FRAMES[seed, frame_size]
