@@ -5,6 +5,7 @@ What is particular to a world (its rules, its expert, its pinned frames) is in i
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import math
@@ -81,18 +82,25 @@ def play(env, world_id: str, seed: int) -> list[tuple]:
     return steps
 
 
-def test_an_episode_keeps_the_contract_and_its_seed_reproduces_it(world_id):
+@functools.cache
+def played_twice(world_id: str) -> tuple[gymnasium.Space, gymnasium.Space, list[tuple], list[tuple]]:
+    """The world's observation and action spaces and its episode of seed 7, played twice in one
+    world (made once for this module's tests: a MiniWorld or ALFWorld world takes seconds)."""
     env = make_world(world_id, **small_kwargs(world_id))
     try:
-        first, again = play(env, world_id, seed=7), play(env, world_id, seed=7)
+        return env.observation_space, env.action_space, play(env, world_id, seed=7), play(env, world_id, seed=7)
     finally:
         env.close()
+
+
+def test_an_episode_keeps_the_contract_and_its_seed_reproduces_it(world_id):
+    observation_space, _, first, again = played_twice(world_id)
     assert len(first) <= MAX_STEPS + 1, f"the episode ran past max_steps={MAX_STEPS}"
     assert first[-1][2] or first[-1][3], "the episode did not end"
     assert gymnasium.spec(world_id).max_episode_steps is None  # the world truncates itself: no TimeLimit wrapper
     for frame, reward, terminated, truncated, info in first:
         assert frame.shape == (FRAME_SIZE, FRAME_SIZE, 3) and frame.dtype == np.uint8 and frame.std() > 0
-        assert env.observation_space.contains(frame)
+        assert observation_space.contains(frame)
         assert isinstance(reward, float) and math.isfinite(reward)
         assert type(terminated) is bool and type(truncated) is bool and type(info["success"]) is bool
     assert len(again) == len(first)
@@ -107,18 +115,15 @@ def plain(info: dict) -> dict:
 
 def test_the_interface_parses_back_the_answers_it_writes(world_id):
     """The expert's demonstration where the world has an expert, every action's answer where not."""
-    env = make_world(world_id, **small_kwargs(world_id))
+    _, action_space, first, _ = played_twice(world_id)
+    info = first[0][4]
     interface = interface_for(world_id, small_kwargs(world_id))
-    try:
-        _, info = env.reset(seed=3)
-    finally:
-        env.close()
     assert interface.instruction(info).strip()
     expert = expert_of(world_id)
     if expert:
         answers = {expert(info): interface.demonstration(info, expert(info))}
     else:
-        answers = {action: format_answer("", interface.action_text(action)) for action in range(env.action_space.n)}
+        answers = {action: format_answer("", interface.action_text(action)) for action in range(action_space.n)}
     for action, answer in answers.items():
         parsed = interface.parse(answer, info)
         assert parsed.error is None and parsed.action == action
