@@ -89,11 +89,12 @@ def test_sampling_ignores_near_greedy_generation_config(family_model_dir):
     assert torch.equal(greedy[0], greedy[1])
 
 
-def test_lora_sampling_ignores_the_base_models_generation_config(family_model_dir):
+def test_lora_sampling_ignores_the_base_models_generation_config(tiny_qwen2vl_dir):
     """The fixture's generation_config has min_p=1.0 (keep only the argmax): under peft, generate
-    reads the base model's config, and it must not leak into sampling either."""
-    assert json.loads((family_model_dir / "generation_config.json").read_text())["min_p"] == 1.0
-    policy = lora_policy(family_model_dir)
+    reads the base model's config, and it must not leak into sampling either. One family: peft's
+    wrapper and vldac's sampling settings are the same for every family."""
+    assert json.loads((tiny_qwen2vl_dir / "generation_config.json").read_text())["min_p"] == 1.0
+    policy = lora_policy(tiny_qwen2vl_dir)
     envs = numberline_envs(1)
     prompts = policy.prompts(envs.frame_histories() * 64, texts(64))
     samples = policy.sample(prompts, temperature=1.0, max_new_tokens=1)
@@ -437,8 +438,10 @@ def test_the_scorer_is_one_module_holding_the_value_head(tiny_qwen2vl_dir):
     assert all(p.grad is not None for p in parameters if p.requires_grad)
 
 
-def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(family_model_dir):
-    policy = lora_policy(family_model_dir)
+def test_value_loss_leaves_backbone_and_lora_gradients_exactly_zero(tiny_qwen2vl_dir):
+    """One family: the value head detaches the hidden state it reads itself, the same for every
+    family."""
+    policy = lora_policy(tiny_qwen2vl_dir)
     envs = numberline_envs(4)
     prompts = policy.prompts(envs.frame_histories(), envs.instructions())
     samples = policy.sample(prompts, 1.0, 8)
