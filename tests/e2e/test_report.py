@@ -235,7 +235,7 @@ def test_eval_of_several_checkpoints_gives_their_mean_and_standard_error_with_pr
     run, _ = trained_run
     checkpoints = sorted((run / "checkpoints").glob("update_*"))[-2:]
     assert cli.main(["eval", *map(str, checkpoints), "--env", "vldac/NumberLine-v0", "--episodes", "6", "--sample",
-                     "--num-envs", "3"]) == 0
+                     "--num-envs", "6"]) == 0
     line = json.loads(capsys.readouterr().out)
     assert [run_result["model"] for run_result in line["runs"]] == list(map(str, checkpoints))
     rates = [run_result["success_rate"] for run_result in line["runs"]]

@@ -66,6 +66,7 @@ def test_every_packaged_tiny_recipe_names_a_shipped_model():
         assert sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) < 30 * 2**20
 
 
+@pytest.mark.slow  # 64 evaluated episodes (about 10 s): a statistic, in .ci/run's slow run
 def test_builtin_warm_start_ships_small_and_fails_in_the_mistaken_states():
     folder = resolve_model_path("builtin:tiny-numberline")
     size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())

@@ -301,6 +301,7 @@ def test_expert_monte_carlo_matches_the_dp_value():
     assert 0.42 <= win_rate <= 0.44
 
 
+@pytest.mark.slow  # 10,000 hands: world statistics, in .ci/run's slow run
 def test_random_play_wins_about_28_percent():
     rng = np.random.default_rng(0)
     episodes = 10_000
@@ -309,6 +310,7 @@ def test_random_play_wins_about_28_percent():
     assert abs(win_rate - exact) < 3 * np.sqrt(exact * (1 - exact) / episodes)
 
 
+@pytest.mark.slow  # 10,000 hands: world statistics, in .ci/run's slow run
 def test_always_stand_returns_about_minus_0_186():
     mean, standard_error, _ = monte_carlo(lambda info: STAND, 10_000)
     assert abs(mean - (-0.186)) < 3 * standard_error
