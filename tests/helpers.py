@@ -5,6 +5,7 @@ registered by ``register_counter_world``, which the test session calls once)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -292,3 +293,8 @@ def played_episode(env, seed: int, policy) -> tuple[list[np.ndarray], list[dict]
         rewards.append(reward)
         done = terminated or truncated
     return frames, infos, rewards
+
+
+def frames_digest(frames: list[np.ndarray]) -> str:
+    """sha256 over the frames' bytes, in order: what a world's pinned frames record."""
+    return hashlib.sha256(b"".join(frame.tobytes() for frame in frames)).hexdigest()

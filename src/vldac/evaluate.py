@@ -17,7 +17,6 @@ from vldac.rollout.collector import EpisodeStats, LockstepEnvs, RolloutSettings,
 from vldac.seeds import EVAL_SEED_START
 
 
-
 @dataclass
 class EvaluationSize:
     """How many episodes an evaluation plays (one per seed), and how many worlds run at once."""
