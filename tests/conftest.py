@@ -47,7 +47,7 @@ def counter_world():
 @pytest.fixture(scope="session")
 def trained_run(tiny_qwen2vl_dir, tmp_path_factory):
     """One finished tiny training through the vldac command, shared by the tests that read or
-    damage a run folder (those that change it work on a copy: tests.helpers.copy_run): 8 updates
+    damage a run folder (those that change it work on a copy: tests.helpers.copy_run): 6 updates
     of 8 env steps, a checkpoint each, two trajectories per checkpoint, W&B offline. Its folder and
     what the command wrote to stderr."""
     folder = tmp_path_factory.mktemp("trained")

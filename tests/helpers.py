@@ -151,7 +151,7 @@ def tiny_overrides(model_dir: Path, steps: int) -> list[str]:
 def trained_run_overrides(model_dir: Path) -> list[str]:
     """The shared trained run's settings (the ``trained_run`` fixture): a run started with them
     under another name is the same run."""
-    return [*tiny_overrides(model_dir, 64), "generation.max_new_tokens=8", "train.log_trajectories=2", "train.wandb=true"]
+    return [*tiny_overrides(model_dir, 48), "generation.max_new_tokens=8", "train.log_trajectories=2", "train.wandb=true"]
 
 
 def without_wandb_settings() -> dict[str, str]:

@@ -28,6 +28,7 @@ def run(command: list[str], cwd: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow  # a torchrun of two ranks beside the one-process run (about 10 s idle): .ci/run's slow run
 def test_two_ranks_update_the_weights_as_one_process_given_all_the_steps(tmp_path):
     """VL-DAC: advantages normalised over both ranks' steps; LOOP: the ranks hold different
     numbers of steps (uneven episodes), weighted by their share. The same weights to 1e-5 after

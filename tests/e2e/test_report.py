@@ -35,9 +35,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def test_the_trainer_saves_each_checkpointed_update_s_trajectories(trained_run):
     run, _ = trained_run
     paths = sorted((run / "trajectories").glob("update_*.json"))
-    assert [path.name for path in paths] == [f"update_{n:05d}.json" for n in range(1, 9)]
+    assert [path.name for path in paths] == [f"update_{n:05d}.json" for n in range(1, 7)]
     document = json.loads(paths[-1].read_text())
-    assert document["update"] == 8 and document["env_steps"] == 64
+    assert document["update"] == 6 and document["env_steps"] == 48
     assert [episode["env"] for episode in document["episodes"]] == [0, 1]
     for episode in document["episodes"]:
         assert len(episode["steps"]) == 2

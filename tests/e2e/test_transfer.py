@@ -13,6 +13,7 @@ BENCH = ["train.bench_every=2", "train.bench.suite=cards", "train.bench.environm
          "train.bench.episodes=2", "generation.max_new_tokens=8"]
 
 
+@pytest.mark.slow  # a training that plays the benchmark three times (about 9 s idle): .ci/run's slow run
 def test_a_run_with_a_transfer_benchmark_logs_scores_keeps_the_warm_start_and_states_costs(tiny_qwen2vl_dir, tmp_path):
     code, stderr = vldac_here(tmp_path, "train", *tiny_overrides(tiny_qwen2vl_dir, 40), *BENCH, "name=bench")
     assert code == 0, stderr
