@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vldac.algorithms import REGISTERED
 from vldac.config import ConfigError, SweepConfig, TrainConfig, check_output_folder, load_config, read_recipe
 from vldac.models.loading import ModelLoadError
 from vldac.train.trainer import check_config
@@ -63,7 +64,7 @@ def expand_cells(config: SweepConfig) -> list[Cell]:
         entry = dict(entry)
         algorithm = entry.pop("algorithm", None)
         if algorithm is None:
-            raise ValueError("Every sweep cell needs an 'algorithm' key (one of the registered algorithms: vldac, rl4vlm, loop, grpo, gigpo).")
+            raise ValueError(f"Every sweep cell needs an 'algorithm' key (one of the registered algorithms: {', '.join(REGISTERED)}).")
         fixed = entry.pop("fixed", {}) or {}
         grid = entry.pop("grid", {}) or {}
         if entry:
